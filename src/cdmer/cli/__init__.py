@@ -1,0 +1,1 @@
+"""The ``cdmer`` command line."""

@@ -1,0 +1,1 @@
+"""Evaluation: the cross-database protocol, metrics, reports and plots."""
