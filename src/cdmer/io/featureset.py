@@ -286,10 +286,10 @@ def read_mat_features(path, feature_var, label_var=None, label_map=None, *, data
         codes = np.asarray(variables[label_var]).ravel()
         n_labels = codes.shape[0]
         names = []
-        for i, code in enumerate(codes):
-            key = int(code) if np.issubdtype(np.asarray(code).dtype, np.number) and float(code).is_integer() else code
+        for i, code in enumerate(codes.tolist()):
+            key = int(code) if isinstance(code, float) and code.is_integer() else code
             if key not in label_map:
-                raise InputError(f"label {code!r} of sample {i} is not in the label map "
+                raise InputError(f"label {key!r} of sample {i} is not in the label map "
                                  f"(expected one of {sorted(label_map)})", path=path, field=label_var)
             names.append(label_map[key])
         labels = np.asarray(names)
