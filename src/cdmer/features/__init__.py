@@ -1,0 +1,7 @@
+"""Features of face clips: LBP-TOP (:mod:`cdmer.features.lbptop`) and the
+extraction of many clips into a :class:`cdmer.io.featureset.FeatureSet`
+(:mod:`cdmer.features.extract`)."""
+
+from cdmer.features.lbptop import lbp_top, lbp_top_codes, lbp_top_layout, lbp_mapping
+
+__all__ = ["lbp_top", "lbp_top_codes", "lbp_top_layout", "lbp_mapping"]
