@@ -24,12 +24,39 @@ from cdmer.io.provenance import versions
 FORMAT = "cdmer-model-1"
 
 #: Extractor settings that must agree between source, target and new clips.
-EXTRACTOR_KEYS = ("method", "radii", "points", "sampling", "mapping", "grid", "face_size", "frames")
+EXTRACTOR_KEYS = ("method", "radii", "points", "sampling", "mapping", "grid", "frame_size", "frames")
 
 
 def extractor_settings(extraction):
-    """The part of a feature set's ``extraction`` record that defines its features."""
-    return {k: extraction[k] for k in EXTRACTOR_KEYS if k in (extraction or {})}
+    """The part of a feature set's ``extraction`` record that defines its features.
+
+    ``frame_size`` (width, height of the frames LBP-TOP saw) is read from the
+    face crop size, the resize, or ``face_size`` of the published features.
+    """
+    extraction = dict(extraction or {})
+    size = extraction.get("face_size") or (extraction.get("face") or {}).get("size") or extraction.get("resize")
+    if size:
+        extraction["frame_size"] = [int(v) for v in size]
+    return {k: extraction[k] for k in EXTRACTOR_KEYS if extraction.get(k) is not None}
+
+
+def extraction_kwargs(extraction):
+    """Keyword arguments of :func:`cdmer.features.extract.extract_features` that
+    reproduce the extraction recorded in ``extraction`` (a feature set's record)."""
+    e = dict(extraction or {})
+    kwargs = {k: e[k] for k in ("radii", "points", "sampling", "mapping", "grid", "frames") if e.get(k) is not None}
+    for k in ("radii", "grid"):
+        if k in kwargs:
+            kwargs[k] = tuple(kwargs[k])
+    if isinstance(kwargs.get("points"), list):
+        kwargs["points"] = tuple(kwargs["points"])
+    if e.get("frames") is not None:
+        kwargs["interpolation"] = e.get("interpolation") or "tim"
+    if e.get("face"):
+        kwargs["face"] = dict(e["face"])
+    elif e.get("resize"):
+        kwargs["resize"] = tuple(e["resize"])
+    return kwargs
 
 
 def check_same_extractor(a, b, what_a, what_b, path=None):
@@ -78,12 +105,18 @@ class AdaptedModel:
         self.params_ = params
         self.method_ = method.name
         self.classes_ = np.asarray(self.estimator_.classes_)
-        self.extraction_ = {**extractor_settings(target.extraction), **extractor_settings(source.extraction)}
+        per_clip = ("frames_in", "frames_out", "face_boxes", "n_failed")
+        self.extraction_ = {k: v for k, v in (target.extraction or source.extraction).items() if k not in per_clip}
         self.n_features_ = source.n_features
         self.source_info_ = {"database": source.database, "samples": source.n_samples,
                              "classes": source.class_counts(), "path": source.source}
         self.target_info_ = {"database": target.database, "samples": target.n_samples, "path": target.source}
         return self
+
+    def extraction_kwargs(self):
+        """Arguments of :func:`~cdmer.features.extract.extract_features` for new clips: the
+        extraction the target was made with."""
+        return extraction_kwargs(self.extraction_)
 
     def predict(self, features: FeatureSet):
         """Return ``(labels, scores)``: predicted class names and decision scores.

@@ -61,29 +61,20 @@ def _formatter():
 def parse_params(values):
     """Parse ``METHOD.NAME=V1,V2`` options into {method: {name: [values]}}."""
     from cdmer.adaptation.methods import get_method
+    from cdmer.cli.inputs import parse_value
 
     custom = {}
     for text in values:
         try:
             left, right = text.split("=", 1)
             method, name = left.split(".", 1)
-            vals = [_number(v) for v in right.split(",") if v.strip()]
+            vals = [parse_value(v) for v in right.split(",") if v.strip()]
         except ValueError:
             raise InputError(f"expected METHOD.NAME=V1,V2, got {text!r}", field="--param") from None
         if not vals:
             raise InputError(f"no values in {text!r}", field="--param")
         custom.setdefault(get_method(method).name, {})[name] = vals
     return custom
-
-
-def _number(text):
-    text = text.strip()
-    for cast in (int, float):
-        try:
-            return float(cast(text)) if cast is int else cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def run(args):
