@@ -29,7 +29,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 #: Extensions of video files read with OpenCV's VideoCapture (lower case).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
-__all__ = ["read_frames", "read_clip", "list_frames", "natural_key", "to_grey",
+__all__ = ["read_frames", "read_clip", "frame_files", "list_frames", "natural_key", "to_grey",
            "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
 
 
@@ -40,19 +40,28 @@ def natural_key(path):
             for part in re.split(r"(\d+)", name) if part != ""] + [(2, 0, name)]
 
 
+def frame_files(folder):
+    """The frame images of an existing ``folder`` in natural order; empty when it has none.
+
+    Hidden files (``.DS_Store``) and other files (``Thumbs.db``) are not frames.
+    """
+    return sorted((p for p in Path(folder).iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
+                  key=natural_key)
+
+
 def list_frames(folder):
-    """Return the frame images of ``folder`` in natural order."""
+    """Return the frame images of ``folder`` in natural order; an error when there are none."""
     folder = Path(folder)
     if not folder.exists():
         raise InputError("no such folder", path=folder)
     if not folder.is_dir():
         raise InputError("not a folder", path=folder)
-    frames = [p for p in folder.iterdir()
-              if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS]
+    frames = frame_files(folder)
     if not frames:
         raise InputError(f"no frames in folder (expected images: {', '.join(IMAGE_EXTENSIONS)})",
                          path=folder)
-    return sorted(frames, key=natural_key)
+    return frames
 
 
 def to_grey(image):
