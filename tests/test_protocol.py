@@ -132,3 +132,16 @@ def test_evaluate_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, match
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("cdmer evaluate: error:") and match.split(" ")[0] in err
+
+
+def test_evaluate_cli_names_the_file_with_nan(tmp_path, capsys):
+    from scipy.io import savemat
+
+    X = np.ones((3, 4))
+    X[1, 2] = np.nan
+    savemat(tmp_path / "BAD.mat", {"BAD_micro_feature": X, "BAD_micro_label": np.array([[1], [2], [3]])})
+    _toy(0).save(tmp_path / "a.npz")
+    code = main(["evaluate", str(tmp_path / "a.npz"), str(tmp_path / "BAD.mat"), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "BAD.mat" in err and "field 'X'" in err and "NaN or inf" in err

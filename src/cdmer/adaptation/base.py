@@ -15,8 +15,13 @@ from cdmer.errors import InputError
 
 
 def make_svm(C=1.0):
-    """The paper's classifier: LIBSVM linear SVM, one-vs-one (section 4.1 (2))."""
-    return SVC(kernel="linear", C=C)
+    """The paper's classifier: LIBSVM linear SVM, one-vs-one (section 4.1 (2)).
+
+    Returns a :class:`LinearSVM`: LIBSVM on the precomputed linear kernel,
+    the same problem as ``SVC(kernel="linear", C=C)``, much faster on
+    15045-dimensional features.
+    """
+    return LinearSVM(C)
 
 
 def check_domains(Xs, ys, Xt, method):
@@ -75,3 +80,66 @@ class SourceSVM:
 
     def decision_function(self, X):
         return self.svm_.decision_function(X)
+
+
+class LinearSVM:
+    """The paper's classifier, trained on the precomputed linear kernel.
+
+    LIBSVM (:class:`sklearn.svm.SVC`, C, one-vs-one) with
+    ``kernel="precomputed"`` on the Gram matrix ``X X^T``: the same dual
+    problem as LIBSVM's own linear kernel (the kernel values differ only by
+    rounding; decision values agree to about 1e-12), but LIBSVM's linear
+    kernel recomputes 15045-dimensional dot products through a small cache:
+    at 1000 samples it takes minutes where the Gram matrix takes a second.
+
+    Exposes what the linear SVC does: ``classes_``, ``coef_`` (one row per
+    one-vs-one machine, pairs ``(0, 1), (0, 2), ..., (1, 2), ...``),
+    ``intercept_``, ``predict`` and ``decision_function`` (scikit-learn's
+    shapes and sign conventions), and ``svc_``, the fitted LIBSVM model.
+    """
+
+    def __init__(self, C=1.0, tol=None):
+        self.C = C
+        self.tol = tol
+
+    def fit(self, X, y, sample_weight=None):
+        svc = SVC(kernel="precomputed", C=self.C)
+        if self.tol is not None:
+            svc.set_params(tol=self.tol)
+        svc.fit(X @ X.T, y, sample_weight=sample_weight)
+        self.svc_ = svc
+        self.classes_ = svc.classes_
+        self.X_fit_ = X
+        self.coef_ = _ovo_coef(svc, X)
+        self.intercept_ = svc.intercept_.copy()
+        return self
+
+    def decision_function(self, X):
+        return self.svc_.decision_function(np.asarray(X, dtype=np.float64) @ self.X_fit_.T)
+
+    def predict(self, X):
+        return self.svc_.predict(np.asarray(X, dtype=np.float64) @ self.X_fit_.T)
+
+
+def _ovo_coef(svc, X):
+    """Primal weight vectors of LIBSVM's one-vs-one machines (linear kernel).
+
+    LIBSVM's layout (documented with scikit-learn's ``SVC.dual_coef_``):
+    support vectors are grouped by class; for the machine of classes ``i <
+    j`` the coefficients of class ``i``'s support vectors are in row ``j -
+    1`` of ``dual_coef_`` and those of class ``j`` in row ``i``. Then ``w =
+    sum coef * x_sv`` and the decision value is ``w^T x + intercept``.
+    """
+    k = len(svc.classes_)
+    sv = X[svc.support_]
+    dual = svc.dual_coef_
+    if k == 2:
+        return dual @ sv
+    start = np.concatenate([[0], np.cumsum(svc.n_support_)])
+    rows = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            si = slice(start[i], start[i + 1])
+            sj = slice(start[j], start[j + 1])
+            rows.append(dual[j - 1, si] @ sv[si] + dual[i, sj] @ sv[sj])
+    return np.array(rows)
