@@ -145,3 +145,18 @@ def test_evaluate_cli_names_the_file_with_nan(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "BAD.mat" in err and "field 'X'" in err and "NaN or inf" in err
+
+
+def test_a_failing_grid_point_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    from cdmer.errors import CdmerError
+    from cdmer.evaluation.reports import markdown_tables
+
+    def fail(self, *args):
+        raise CdmerError("SVM: the weighting left one class")
+
+    monkeypatch.setattr(SourceSVM, "fit", fail)
+    records = run_protocol([Experiment(_toy(0), _toy(1))], ["SVM"], tmp_path, progress=False)
+    assert records[0]["war"] is None and "one class" in records[0]["info"]["error"]
+    assert select(records, "oracle") == {}
+    text = markdown_tables(records)
+    assert "| failed |" in text and "Failed grid points (1)" in text

@@ -10,7 +10,7 @@ fixed settings live beside each method, as ``PARAM_GRID`` and
 from dataclasses import dataclass
 from importlib import import_module
 
-from cdmer.errors import InputError
+from cdmer.errors import CdmerError, InputError
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,13 @@ class Method:
         return self.estimator_class(**params)
 
     def grid_predict(self, Xs, ys, Xt, params_list, **kwargs):
-        """Yield ``(params, y_pred, info)`` for each point; fast path when the class has one."""
+        """Yield ``(params, y_pred, info)`` for each point; fast path when the class has one.
+
+        A point whose fit fails for a reason of the method (a
+        :class:`~cdmer.errors.CdmerError` that is not an input error, e.g. a
+        weighting that leaves one class) yields ``y_pred = None`` and the
+        reason in ``info["error"]``; the other points go on.
+        """
         cls = self.estimator_class
         if hasattr(cls, "grid_predict"):
             yield from cls.grid_predict(Xs, ys, Xt, params_list, **kwargs)
@@ -63,7 +69,13 @@ class Method:
 
         for params in params_list:
             start = time.perf_counter()
-            est = cls(**params).fit(Xs, ys, Xt)
+            try:
+                est = cls(**params).fit(Xs, ys, Xt)
+            except InputError:
+                raise
+            except CdmerError as exc:  # this point failed (e.g. a weighting left one class): go on
+                yield params, None, {"time_s": time.perf_counter() - start, "error": str(exc)}
+                continue
             y_pred = est.predict(Xt)
             info = {"time_s": time.perf_counter() - start}
             info.update(getattr(est, "info_", {}) or {})

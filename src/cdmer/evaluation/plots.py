@@ -69,7 +69,8 @@ def plot_grid(records, path, *, title=""):
     for ax, key in zip(axes, ("war", "uar")):
         grid = np.full((len(lams), len(mus)), np.nan)
         for r in records:
-            grid[lams.index(r["params"]["lam"]), mus.index(r["params"]["mu"])] = 100 * r[key]
+            if r[key] is not None:
+                grid[lams.index(r["params"]["lam"]), mus.index(r["params"]["mu"])] = 100 * r[key]
         im = ax.imshow(grid, aspect="auto", cmap="viridis")
         ax.set_yticks(range(len(lams)), [f"{v:g}" for v in lams], fontsize=7)
         step = max(1, len(mus) // 12)

@@ -219,11 +219,17 @@ def _accepts_n_jobs(method):
 
 
 def _record(e, m, ds, dt, params, y_pred, info):
+    """One grid point's record; a failed point (``y_pred is None``) has no scores."""
     y_true = e.target.labels
-    y_pred = np.asarray(y_pred).astype(str)
     classes = [c for c in CLASS_NAMES if c in set(e.source.classes) | set(e.target.classes)]
     classes += sorted((set(e.source.classes) | set(e.target.classes)) - set(classes))
-    matrix, classes = confusion(y_true, y_pred, classes)
+    if y_pred is None:
+        matrix, scores = None, (None, None)
+    else:
+        y_pred = np.asarray(y_pred).astype(str)
+        matrix, classes = confusion(y_true, y_pred, classes)
+        matrix, y_pred = matrix.tolist(), y_pred.tolist()
+        scores = (war(y_true, y_pred), uar(y_true, y_pred))
     return {
         "experiment": e.name,
         "paper_experiment": e.paper_number,
@@ -233,11 +239,11 @@ def _record(e, m, ds, dt, params, y_pred, info):
         "target_digest": dt,
         "method": m.name,
         "params": params,
-        "war": war(y_true, y_pred),
-        "uar": uar(y_true, y_pred),
+        "war": scores[0],
+        "uar": scores[1],
         "classes": classes,
-        "confusion": matrix.tolist(),
-        "y_pred": y_pred.tolist(),
+        "confusion": matrix,
+        "y_pred": y_pred,
         "info": _jsonable(info),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -263,12 +269,15 @@ def select(records, rule, *, oracle_metric="uar"):
 
     Returns ``{(experiment, method): record}``; under ``paper``, methods
     without a reported optimum for that experiment are absent, except those
-    without a trade-off parameter (one point: their only record).
+    without a trade-off parameter (one point: their only record). Failed
+    points (no scores) are never selected.
     """
     if rule not in RULES:
         raise InputError(f"unknown selection rule {rule!r} (expected one of {', '.join(RULES)})")
     groups = {}
     for r in records:
+        if r["war"] is None:
+            continue
         groups.setdefault((r["experiment"], r["method"]), []).append(r)
     chosen = {}
     for (exp, name), rs in groups.items():

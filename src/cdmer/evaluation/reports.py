@@ -50,7 +50,7 @@ def markdown_tables(records, *, oracle_metric="uar", title_suffix=""):
                 cells = []
                 for m in methods:
                     r = chosen.get((e, m))
-                    cells.append("n/a" if r is None else f"{100 * r[key]:.2f}")
+                    cells.append(_missing(records, e, m) if r is None else f"{100 * r[key]:.2f}")
                 tag = f"Exp.{number}" if number else "-"
                 out.write(f"| {tag} | {src} | {tgt} | " + " | ".join(cells) + " |\n")
                 if number:
@@ -66,7 +66,19 @@ def markdown_tables(records, *, oracle_metric="uar", title_suffix=""):
                     params.append(f"{e} {m}: " + ", ".join(f"{k}={v}" for k, v in r["params"].items()))
         if params:
             out.write(f"Parameters selected ({rule}):\n\n" + "".join(f"- {p}\n" for p in params) + "\n")
+    failed = [r for r in records if r["war"] is None]
+    if failed:
+        out.write(f"### Failed grid points ({len(failed)})\n\n")
+        for r in failed:
+            out.write(f"- {r['experiment']} {r['method']} {_params_text(r['params'])}: {r['info'].get('error')}\n")
+        out.write("\n")
     return out.getvalue()
+
+
+def _missing(records, experiment, method):
+    """Text of an empty cell: 'failed' when every point of the method failed, else 'n/a'."""
+    mine = [r for r in records if r["experiment"] == experiment and r["method"] == method]
+    return "failed" if mine and all(r["war"] is None for r in mine) else "n/a"
 
 
 def csv_table(records, *, oracle_metric="uar"):
