@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.metrics.pairwise import euclidean_distances, rbf_kernel
 
-from cdmer.adaptation.base import LinearSVM
+from cdmer.adaptation.base import LinearSVM, check_domains
 from cdmer.errors import CdmerError, ConvergenceWarning, InputError
 
 #: Clarabel statuses after which the last iterate is usable (with a warning).
@@ -301,3 +301,39 @@ class WeightedSVMClassifier(BaseEstimator):
     def _check_fitted(self):
         if not hasattr(self, "svm_"):
             raise CdmerError(f"{type(self).__name__}: call fit(Xs, ys, Xt) before predicting")
+
+
+class ImportanceWeightedSVM(WeightedSVMClassifier):
+    """Importance weighting, then the weighted SVM: the shape of KMM, KLIEP and uLSIF.
+
+    Subclasses set ``method`` (the name in messages) and implement
+    ``_fit_weights(Xs, Xt)``, which sets ``weights_``; ``_svm_weights()``
+    gives the sample weights the SVM is trained with.
+    """
+
+    method = ""
+
+    def fit(self, Xs, ys, Xt):
+        """Learn the weights from ``Xs`` and ``Xt``, then the weighted SVM on ``(Xs, ys)``."""
+        Xs, ys, Xt = check_domains(Xs, ys, Xt, self.method)
+        self._fit_weights(Xs, Xt)
+        self.svm_ = fit_weighted_svm(Xs, ys, self._svm_weights(), self.method, C=self.C)
+        self.classes_ = self.svm_.classes_
+        return self
+
+    def fit_weights(self, Xs, Xt):
+        """Learn only the importance weights (no classifier)."""
+        Xs, _, Xt = check_domains(Xs, None, Xt, self.method)
+        return self._fit_weights(Xs, Xt)
+
+    def _svm_weights(self):
+        return self.weights_
+
+
+class GaussianImportance:
+    """``importance(X)`` of a Gaussian-kernel model ``w(x) = sum_l alpha_l exp(-||x - c_l||^2 / (2 sigma^2))``."""
+
+    def importance(self, X):
+        """The estimated importance ``w(x)`` at the rows of ``X``."""
+        X = np.asarray(X, dtype=np.float64)
+        return gaussian_design(squared_distances(X, self.centers_), self.sigma_) @ self.alpha_

@@ -14,14 +14,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cdmer.adaptation._weighted import (
-    WeightedSVMClassifier,
+    ImportanceWeightedSVM,
+    GaussianImportance,
     choose_centers,
-    fit_weighted_svm,
     gaussian_design,
     median_distance,
     squared_distances,
 )
-from cdmer.adaptation.base import check_domains
 from cdmer.errors import InputError
 
 #: Nothing is searched (section 4.1 (4): "for KLIEP, no parameter needs be set").
@@ -38,7 +37,7 @@ GAIN_TOL = 1e-9
 MAX_ITER = 20000
 
 
-class KLIEP(WeightedSVMClassifier):
+class KLIEP(GaussianImportance, ImportanceWeightedSVM):
     """Importance weights by KLIEP, then a weighted linear SVM.
 
     The importance ``w(x) = p_t(x) / p_s(x)`` is modelled as a linear
@@ -125,30 +124,14 @@ class KLIEP(WeightedSVMClassifier):
         The weighted SVM and the classes it can predict.
     """
 
+    method = "KLIEP"
+
     def __init__(self, sigma=None, n_centers=100, n_folds=5, C=1.0, random_state=0):
         self.sigma = sigma
         self.n_centers = n_centers
         self.n_folds = n_folds
         self.C = C
         self.random_state = random_state
-
-    def fit(self, Xs, ys, Xt):
-        """Learn the weights from ``Xs`` and ``Xt``, then the weighted SVM on ``(Xs, ys)``."""
-        Xs, ys, Xt = check_domains(Xs, ys, Xt, "KLIEP")
-        self._fit_weights(Xs, Xt)
-        self.svm_ = fit_weighted_svm(Xs, ys, self.weights_, "KLIEP", C=self.C)
-        self.classes_ = self.svm_.classes_
-        return self
-
-    def fit_weights(self, Xs, Xt):
-        """Learn only the importance weights (no classifier)."""
-        Xs, _, Xt = check_domains(Xs, None, Xt, "KLIEP")
-        return self._fit_weights(Xs, Xt)
-
-    def importance(self, X):
-        """The estimated importance ``w(x)`` at the rows of ``X``."""
-        X = np.asarray(X, dtype=np.float64)
-        return gaussian_design(squared_distances(X, self.centers_), self.sigma_) @ self.alpha_
 
     def _fit_weights(self, Xs, Xt):
         rng = np.random.default_rng(self.random_state)

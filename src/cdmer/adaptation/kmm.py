@@ -7,15 +7,13 @@ sqrt(ns)``, and the weighted linear SVM (C = 1) as classifier.
 """
 
 from cdmer.adaptation._weighted import (
-    WeightedSVMClassifier,
+    ImportanceWeightedSVM,
     check_kmm_params,
-    fit_weighted_svm,
     kmm_terms,
     qp_objective,
     solve_kmm_qp,
     warn_if_degenerate,
 )
-from cdmer.adaptation.base import check_domains
 
 #: Nothing is searched: the paper fixes B and eps (section 4.1 (3)).
 PARAM_GRID = [{}]
@@ -23,7 +21,7 @@ PARAM_GRID = [{}]
 FIXED_PARAMS = {}
 
 
-class KMM(WeightedSVMClassifier):
+class KMM(ImportanceWeightedSVM):
     """Importance weights by kernel mean matching, then a weighted linear SVM.
 
     The weights ``b`` (one per source sample) solve the quadratic program of
@@ -87,6 +85,8 @@ class KMM(WeightedSVMClassifier):
         The solver fails, or the weights leave fewer than two classes.
     """
 
+    method = "KMM"
+
     def __init__(self, B=1000.0, eps=None, kernel="linear", gamma=None, C=1.0, solver_options=None):
         self.B = B
         self.eps = eps
@@ -94,19 +94,6 @@ class KMM(WeightedSVMClassifier):
         self.gamma = gamma
         self.C = C
         self.solver_options = solver_options
-
-    def fit(self, Xs, ys, Xt):
-        """Learn the weights from ``Xs`` and ``Xt``, then the weighted SVM on ``(Xs, ys)``."""
-        Xs, ys, Xt = check_domains(Xs, ys, Xt, "KMM")
-        self._fit_weights(Xs, Xt)
-        self.svm_ = fit_weighted_svm(Xs, ys, self.weights_, "KMM", C=self.C)
-        self.classes_ = self.svm_.classes_
-        return self
-
-    def fit_weights(self, Xs, Xt):
-        """Learn only the weights (no classifier): sets ``weights_`` and the solver attributes."""
-        Xs, _, Xt = check_domains(Xs, None, Xt, "KMM")
-        return self._fit_weights(Xs, Xt)
 
     def _fit_weights(self, Xs, Xt):
         self.eps_ = check_kmm_params(self.B, self.eps, Xs.shape[0], "KMM")

@@ -11,14 +11,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from cdmer.adaptation._weighted import (
-    WeightedSVMClassifier,
+    ImportanceWeightedSVM,
+    GaussianImportance,
     choose_centers,
-    fit_weighted_svm,
     gaussian_design,
     median_distance,
     squared_distances,
 )
-from cdmer.adaptation.base import check_domains
 from cdmer.errors import InputError
 
 #: The paper's optimal lambdas (section 4.1 (4)(a), Exp.1 to Exp.6).
@@ -36,7 +35,7 @@ LOO_LAMBDAS = np.logspace(-3, 1, 9)
 LOO_WIDTHS = np.logspace(-3, 1, 9)
 
 
-class ULSIF(WeightedSVMClassifier):
+class ULSIF(GaussianImportance, ImportanceWeightedSVM):
     """Importance weights by uLSIF, then a weighted linear SVM.
 
     The importance ``w(x) = p_t(x) / p_s(x)`` is modelled as ``alpha^T
@@ -101,6 +100,8 @@ class ULSIF(WeightedSVMClassifier):
         The weighted SVM and the classes it can predict.
     """
 
+    method = "uLSIF"
+
     def __init__(self, lam="loo", sigma=None, n_centers=100, normalize=True, C=1.0, random_state=0):
         self.lam = lam
         self.sigma = sigma
@@ -109,26 +110,11 @@ class ULSIF(WeightedSVMClassifier):
         self.C = C
         self.random_state = random_state
 
-    def fit(self, Xs, ys, Xt):
-        """Learn the weights from ``Xs`` and ``Xt``, then the weighted SVM on ``(Xs, ys)``."""
-        Xs, ys, Xt = check_domains(Xs, ys, Xt, "uLSIF")
-        self._fit_weights(Xs, Xt)
-        weights = self.weights_
-        if self.normalize and weights.mean() > 0:
-            weights = weights / weights.mean()
-        self.svm_ = fit_weighted_svm(Xs, ys, weights, "uLSIF", C=self.C)
-        self.classes_ = self.svm_.classes_
-        return self
-
-    def fit_weights(self, Xs, Xt):
-        """Learn only the importance weights (no classifier)."""
-        Xs, _, Xt = check_domains(Xs, None, Xt, "uLSIF")
-        return self._fit_weights(Xs, Xt)
-
-    def importance(self, X):
-        """The estimated importance ``w(x)`` at the rows of ``X``."""
-        X = np.asarray(X, dtype=np.float64)
-        return gaussian_design(squared_distances(X, self.centers_), self.sigma_) @ self.alpha_
+    def _svm_weights(self):
+        # Scaled to mean 1 so that C keeps its meaning (raw uLSIF weights can be ~1e-6).
+        if self.normalize and self.weights_.mean() > 0:
+            return self.weights_ / self.weights_.mean()
+        return self.weights_
 
     def _fit_weights(self, Xs, Xt):
         rng = np.random.default_rng(self.random_state)

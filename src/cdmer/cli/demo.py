@@ -120,7 +120,7 @@ def run(args):
     say("[4/4] writing the report")
     write_report(records, out / "report", config=config)
     print(summary(records))
-    print(f"SYNTHETIC data: these numbers show the pipeline at work, not real recognition rates.")
+    print("SYNTHETIC data: these numbers show the pipeline at work, not real recognition rates.")
     print(f"report: {out / 'report'}/tables.md, confusion_*.png, results.json "
           f"({time.perf_counter() - start:.0f} s)")
     return 0
