@@ -13,7 +13,13 @@ solves its own problem, all sharing ``A = Ks Ks^T + lambda dk dk^T``::
 
     (A + c I)^-1 = (1/c) I + U diag(1/(e + c) - 1/c) U^T,
 
-so a solve with ``A + c I`` costs two thin products ``(n x r) (r x d)``.
+so a solve with ``A + c I`` costs two thin products ``(n x r) (r x d)``
+(the inexact ALM, :func:`solve_ialm`).
+
+The exact solver (:func:`solve_exact`) writes column j of eq. (7), divided
+by 2, as the Lasso ``1/2 p^T A p - b_j^T p + alpha |p|_1`` with ``alpha =
+mu / 2`` and follows its LARS-lasso path in alpha on the Gram ``A`` (one
+column per numba thread; see :func:`_lasso_path`).
 """
 
 import numpy as np
@@ -55,27 +61,6 @@ class Problem:
         E = self.Xs - self.Ks.T @ P
         return float(np.sum(E * E) + lam * np.sum((self.dk @ P) ** 2) + mu * np.abs(P).sum())
 
-    def optimality(self, P, lam, mu):
-        """KKT violation and duality gap of eq. (7) at ``P``.
-
-        Returns ``(objective, gap, kkt)``: ``gap`` bounds ``f(P) - min f``
-        (Lasso dual of each column, with the dual point the residual scaled
-        into the dual feasible set); ``kkt`` is the largest violation of the
-        subgradient condition ``0 in 2 (A p - b) + mu d||p||_1`` over all
-        entries (absolute; divide by ``mu`` for the relative figure).
-        """
-        E = self.Xs - self.Ks.T @ P                       # residual x_j - Ks^T p_j, (ns, d)
-        dp = self.dk @ P
-        G = 2.0 * (lam * np.outer(self.dk, dp) - self.Ks @ E)   # gradient of the smooth part
-        rr = np.sum(E * E, axis=0) + lam * dp ** 2
-        F = rr + mu * np.abs(P).sum(axis=0)
-        ry = np.sum(self.Xs * E, axis=0)
-        gmax = np.abs(G).max(axis=0)
-        s = np.minimum(1.0, mu / np.maximum(gmax, np.finfo(float).tiny))
-        D = 2.0 * s * ry - s * s * rr                     # Lasso dual objective at s * residual
-        kkt = np.where(P > 0, np.abs(G + mu), np.where(P < 0, np.abs(G - mu), np.maximum(np.abs(G) - mu, 0.0)))
-        return float(F.sum()), float(max((F - D).sum(), 0.0)), float(kkt.max())
-
 
 @njit(parallel=True, cache=True)
 def _alm_step(P, T, H, B, V, kappa, kappa_next, thr):
@@ -112,14 +97,13 @@ def _alm_step(P, T, H, B, V, kappa, kappa_next, thr):
     return rowmax.max()
 
 
-def alm_iterations(problem, lam, mu, P, T, kappa, *, rho, kappa_max, tol, max_iter, grow=True):
+def alm_iterations(problem, lam, mu, P, T, kappa, *, rho, kappa_max, tol, max_iter):
     """Run the iterations of section 3.3 from ``(P, T, kappa)`` in place.
 
     Each iteration: (1) Q step (eq. (9) minimised in Q), (2) P = soft(Q -
     T/kappa, mu/kappa), (4) stop if ``max|P - Q| < tol`` (then T and kappa
     are left as they are, as in the authors' code), else (3) T += kappa (P -
-    Q) and kappa = min(rho kappa, kappa_max). With ``grow=False`` kappa stays
-    fixed (plain ADMM). Returns ``(n_iter, converged, kappa, last_change)``.
+    Q) and kappa = min(rho kappa, kappa_max). Returns ``(n_iter, converged, kappa, last_change)``.
     """
     e, U, UT, YB = problem.spectrum(lam)
     H = kappa * P + T
@@ -130,7 +114,7 @@ def alm_iterations(problem, lam, mu, P, T, kappa, *, rho, kappa_max, tol, max_it
         g = 1.0 / (e + c) - 1.0 / c
         Z = YB + 0.5 * (UT @ H)                           # U^T (Ks Xs^T + (kappa P + T)/2)
         np.matmul(U, g[:, None] * Z, out=V)
-        kappa_next = min(rho * kappa, kappa_max) if grow else kappa
+        kappa_next = min(rho * kappa, kappa_max)
         stop = _alm_step(P, T, H, problem.B, V, kappa, kappa_next, mu / kappa)
         if stop < tol:
             return it, True, kappa, stop
@@ -147,34 +131,441 @@ def solve_ialm(problem, lam, mu, *, kappa0, rho, kappa_max, tol, max_iter):
     return P, n_iter, converged
 
 
-def solve_exact(problem, lam, mu, *, P0=None, T0=None, tol_gap=1e-6, kappa=None, check_every=10,
-                max_iter=5000):
-    """Minimise eq. (7) to a relative duality gap ``tol_gap`` (ADMM, fixed kappa).
 
-    The same splitting as section 3.3 (P = Q) but with kappa fixed, which
-    converges to a minimiser (the growing kappa of the inexact ALM does not).
-    Stops when ``(f(P) - dual) <= tol_gap * f(P)``. Returns ``(P, T, n_iter,
-    converged, objective, gap, kkt)``.
+# ---------------------------------------------------------------------------
+# Exact solver: LARS-lasso homotopy (Efron et al. 2004, lasso modification)
+# ---------------------------------------------------------------------------
+#
+# Column j of eq. (7) is, with alpha = mu / 2,
+#     min_p 1/2 p^T A p - b^T p + alpha ||p||_1                      (7) / 2
+# On a segment of the path with active set S and signs s, the optimality
+# conditions c_S = alpha s_S, |c_i| <= alpha off S, c = b - A p, give
+#     p_S(alpha) = u - alpha w,  A_SS u = b_S,  A_SS w = s_S,
+#     c(alpha) = c0 + alpha a,   c0 = b - A_:S u,  a = A_:S w,
+# affine in alpha, so every requested alpha inside a segment is exact. u and
+# w are recomputed from the Cholesky factor of A_SS at every breakpoint, so
+# rounding errors do not accumulate along the path.
+
+
+@njit(cache=True, nogil=True)
+def _chol_solve2(L, m, r1, r2, x1, x2):
+    """Solve ``L L^T x = r`` for two right-hand sides, ``L = L[:m, :m]`` lower triangular.
+
+    Both substitutions run along the rows of ``L`` (contiguous in memory).
     """
-    n, d = problem.n, problem.Xs.shape[1]
-    e, _, _, _ = problem.spectrum(lam)
-    if kappa is None:
-        # Empirical: the slow directions are A's null space (only the l1 term
-        # acts there), where a small kappa helps; a few times A's smallest
-        # non-zero eigenvalue was best among powers of ten on test problems.
-        pos = e[e > e.max() * 1e-12]
-        kappa = 8.0 * float(pos.min())
-    P = np.zeros((n, d)) if P0 is None else np.array(P0, dtype=np.float64, copy=True)
-    T = np.zeros((n, d)) if T0 is None else np.array(T0, dtype=np.float64, copy=True)
-    n_iter, converged = 0, False
-    F, gap, kkt = problem.optimality(P, lam, mu)
-    while n_iter < max_iter:
-        if gap <= tol_gap * F:
-            converged = True
-            break
-        k, _, _, _ = alm_iterations(problem, lam, mu, P, T, kappa, rho=1.0, kappa_max=kappa, tol=-1.0,
-                                    max_iter=check_every, grow=False)
-        n_iter += k
-        F, gap, kkt = problem.optimality(P, lam, mu)
-    converged = converged or gap <= tol_gap * F
-    return P, T, n_iter, converged, F, gap, kkt
+    for i in range(m):
+        v1, v2 = r1[i], r2[i]
+        row = L[i]
+        for k in range(i):
+            v1 -= row[k] * x1[k]
+            v2 -= row[k] * x2[k]
+        x1[i] = v1 / row[i]
+        x2[i] = v2 / row[i]
+    for i in range(m - 1, -1, -1):
+        row = L[i]
+        x1[i] /= row[i]
+        x2[i] /= row[i]
+        v1, v2 = x1[i], x2[i]
+        for k in range(i):
+            x1[k] -= row[k] * v1
+            x2[k] -= row[k] * v2
+
+
+@njit(cache=True, nogil=True)
+def _chol_delete(L, m, q):
+    """Remove row and column ``q`` of ``A_SS = L L^T`` (Givens re-triangularisation)."""
+    for i in range(q, m - 1):
+        for k in range(i + 2):
+            L[i, k] = L[i + 1, k]
+    for i in range(q, m - 1):
+        x, y = L[i, i], L[i, i + 1]
+        r = np.hypot(x, y)
+        c, s = x / r, y / r
+        for row in range(i, m - 1):
+            x, y = L[row, i], L[row, i + 1]
+            L[row, i] = c * x + s * y
+            L[row, i + 1] = -s * x + c * y
+        L[i, i + 1] = 0.0
+    for k in range(m):
+        L[m - 1, k] = 0.0
+        L[k, m - 1] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
+    """LARS-lasso path of ``min 1/2 p^T A p - b^T p + alpha |p|_1`` on the Gram ``A``.
+
+    Writes ``Pk[k] = p(alphas[k])`` for ``alphas`` sorted decreasingly.
+    A variable whose Cholesky pivot would be ``<= piv_eps * A_jj`` (it is, to
+    rounding, a combination of the active ones: A is rank deficient) is not
+    added and is skipped until the next drop. Returns ``(steps, complete)``;
+    ``complete`` is False when ``max_steps`` ran out (the remaining alphas
+    then take the last segment's values and are left to the KKT check).
+    """
+    n = A.shape[0]
+    K = alphas.shape[0]
+    for k in range(K):
+        for i in range(n):
+            Pk[k, i] = 0.0
+    alpha = 0.0
+    first = -1
+    for i in range(n):
+        if abs(b[i]) > alpha:
+            alpha = abs(b[i])
+            first = i
+    kk = 0
+    while kk < K and alphas[kk] >= alpha:
+        kk += 1                                          # p = 0 for alpha >= max|b|
+    if kk == K or first < 0:
+        return 0, True
+    L = np.zeros((n, n))
+    S = np.empty(n, dtype=np.int64)                     # active variables, in the order of L
+    inS = np.zeros(n, dtype=np.bool_)
+    skip = np.zeros(n, dtype=np.bool_)
+    sgn = np.zeros(n)
+    rhs = np.empty(n)
+    rhs2 = np.empty(n)
+    u = np.empty(n)
+    w = np.empty(n)
+    z = np.empty(n)
+    c0 = np.empty(n)
+    a = np.empty(n)
+    S[0] = first
+    inS[first] = True
+    sgn[first] = 1.0 if b[first] > 0 else -1.0
+    L[0, 0] = np.sqrt(A[first, first])
+    m = 1
+    entered, dropped, dropped_sign = first, -1, 0.0
+    for step in range(1, max_steps + 1):
+        for i in range(m):
+            rhs[i] = b[S[i]]
+            rhs2[i] = sgn[S[i]]
+        _chol_solve2(L, m, rhs, rhs2, u, w)
+        if (step - 1) % refresh == 0:
+            for i in range(n):                           # c0 = b - A_:S u exactly
+                c0[i] = b[i]
+                a[i] = 0.0
+            for q in range(m):
+                row = A[S[q]]
+                uq, wq = u[q], w[q]
+                for i in range(n):
+                    c0[i] -= row[i] * uq
+                    a[i] += row[i] * wq
+        else:
+            # c(alpha) is continuous at the breakpoint: c0' = c0 + alpha (a - a')
+            for i in range(n):
+                c0[i] += alpha * a[i]
+                a[i] = 0.0
+            for q in range(m):
+                row = A[S[q]]
+                wq = w[q]
+                for i in range(n):
+                    a[i] += row[i] * wq
+            for i in range(n):
+                c0[i] -= alpha * a[i]
+        # next breakpoint below alpha: an entry (|c_i| reaches alpha) or a drop (p_i reaches 0)
+        nxt, who, kind, new_sign = 0.0, -1, 0, 0.0
+        for i in range(n):
+            if inS[i] or skip[i]:
+                continue
+            # a variable just dropped meets |c_i| = alpha with its old sign at
+            # the drop point itself (a line has one root): only the other sign
+            den = 1.0 - a[i]
+            if den > 1e-12 and not (i == dropped and dropped_sign > 0):
+                t = min(c0[i] / den, alpha)
+                if t > nxt:
+                    nxt, who, kind, new_sign = t, i, 1, 1.0
+            den = 1.0 + a[i]
+            if den > 1e-12 and not (i == dropped and dropped_sign < 0):
+                t = min(-c0[i] / den, alpha)
+                if t > nxt:
+                    nxt, who, kind, new_sign = t, i, 1, -1.0
+        for q in range(m):
+            if S[q] == entered or w[q] == 0.0:
+                continue
+            t = u[q] / w[q]
+            if t < alpha and t > nxt:
+                nxt, who, kind = t, q, 2
+        while kk < K and alphas[kk] >= nxt:
+            al = alphas[kk]
+            for q in range(m):
+                Pk[kk, S[q]] = u[q] - al * w[q]
+            kk += 1
+        if kk == K:
+            return step, True
+        alpha = nxt
+        entered, dropped = -1, -1
+        if kind == 1:
+            for q in range(m):
+                z[q] = A[S[q], who]
+            for i in range(m):                           # z = L^-1 A_S,who
+                v = z[i]
+                for k in range(i):
+                    v -= L[i, k] * z[k]
+                z[i] = v / L[i, i]
+            piv = A[who, who]
+            for q in range(m):
+                piv -= z[q] * z[q]
+            if piv <= piv_eps * A[who, who]:
+                skip[who] = True
+                continue
+            for q in range(m):
+                L[m, q] = z[q]
+            L[m, m] = np.sqrt(piv)
+            S[m] = who
+            inS[who] = True
+            sgn[who] = new_sign
+            m += 1
+            entered = who
+        else:
+            i = S[who]
+            _chol_delete(L, m, who)
+            for q in range(who, m - 1):
+                S[q] = S[q + 1]
+            m -= 1
+            inS[i] = False
+            dropped_sign = sgn[i]
+            sgn[i] = 0.0
+            skip[:] = False
+            dropped = i
+    # max_steps exhausted: extend the last segment (flagged by the KKT check)
+    while kk < K:
+        al = alphas[kk]
+        for q in range(m):
+            Pk[kk, S[q]] = u[q] - al * w[q]
+        kk += 1
+    return max_steps, False
+
+
+@njit(cache=True, nogil=True)
+def _gradient(A, b, p, g):
+    """``g = A p - b`` over the support of ``p``."""
+    n = b.shape[0]
+    for i in range(n):
+        g[i] = -b[i]
+    for q in range(n):
+        if p[q] != 0.0:
+            row = A[q]
+            pq = p[q]
+            for i in range(n):
+                g[i] += row[i] * pq
+
+
+@njit(cache=True, nogil=True)
+def _violation(g, p, alpha):
+    """Largest violation of ``0 in g + alpha d|p|_1`` (units of ``g``)."""
+    v = 0.0
+    for i in range(g.shape[0]):
+        if p[i] > 0.0:
+            e = abs(g[i] + alpha)
+        elif p[i] < 0.0:
+            e = abs(g[i] - alpha)
+        else:
+            e = abs(g[i]) - alpha
+        v = max(v, e)
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _lasso_value(A, b, y, idx, m, alpha):
+    """``1/2 y^T A y - b^T y + alpha |y|_1`` for ``y`` supported on ``idx[:m]``."""
+    v = 0.0
+    for q in range(m):
+        yq = y[q]
+        if yq == 0.0:
+            continue
+        row = A[idx[q]]
+        s = 0.0
+        for r in range(m):
+            s += row[idx[r]] * y[r]
+        v += yq * (0.5 * s - b[idx[q]]) + alpha * abs(yq)
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _feature_sign_polish(A, b, p, alpha, tol, max_iter, g):
+    """Active-set Newton with sign fixing (feature-sign search, Lee et al. 2007) from ``p``, in place.
+
+    Minimises ``1/2 p^T A p - b^T p + alpha |p|_1``. Each iteration, if the
+    support already meets its optimality conditions, the zero coefficient
+    violating ``|g_i| <= alpha`` most is activated with sign ``-sign(g_i)``;
+    then the Newton step ``A_SS x = b_S - alpha theta_S`` (minimum-norm least
+    squares: ``A_SS`` may be singular) is taken with a discrete line search
+    over the points where a coefficient changes sign, which never increases
+    the objective. Stops when the violation (``g = A p - b``, exact) is
+    ``<= tol`` or after ``max_iter`` iterations.
+    """
+    n = b.shape[0]
+    theta = np.sign(p)
+    idx = np.empty(n, dtype=np.int64)
+    _gradient(A, b, p, g)
+    for it in range(max_iter):
+        if _violation(g, p, alpha) <= tol:
+            return
+        worst_on = 0.0
+        for i in range(n):
+            if p[i] != 0.0:
+                worst_on = max(worst_on, abs(g[i] + alpha * theta[i]))
+        if worst_on <= tol:
+            best, who = tol, -1
+            for i in range(n):
+                if p[i] == 0.0 and abs(g[i]) - alpha > best:
+                    best, who = abs(g[i]) - alpha, i
+            if who < 0:
+                return
+            theta[who] = -1.0 if g[who] > 0.0 else 1.0
+        m = 0
+        for i in range(n):
+            if theta[i] != 0.0:
+                idx[m] = i
+                m += 1
+        Ass = np.empty((m, m))
+        rhs = np.empty(m)
+        y0 = np.empty(m)
+        for q in range(m):
+            for r in range(m):
+                Ass[q, r] = A[idx[q], idx[r]]
+            rhs[q] = b[idx[q]] - alpha * theta[idx[q]]
+            y0[q] = p[idx[q]]
+        x = np.linalg.lstsq(Ass, rhs, 1e-13)[0]
+        res = rhs - Ass @ x
+        if np.sqrt(np.sum(res * res)) > 1e-10 * np.sqrt(np.sum(rhs * rhs)):
+            # singular A_SS and rhs outside its range: the objective falls
+            # linearly along res (A_SS res = 0, rhs^T res > 0) until a
+            # coefficient reaches zero; step there (the support shrinks)
+            t = np.inf
+            for q in range(m):
+                if y0[q] * res[q] < 0.0:
+                    t = min(t, -y0[q] / res[q])
+            if not np.isfinite(t):
+                return                                   # unbounded direction: cannot happen for A PSD, b in range(A)
+            x = y0 + t * res
+            for q in range(m):
+                if y0[q] * res[q] < 0.0 and -y0[q] / res[q] == t:
+                    x[q] = 0.0
+        best_y = x.copy()
+        best_v = _lasso_value(A, b, x, idx, m, alpha)
+        y = np.empty(m)
+        for q in range(m):
+            if y0[q] != 0.0 and y0[q] * x[q] <= 0.0:  # coefficient q reaches zero at t
+                t = y0[q] / (y0[q] - x[q])
+                for r in range(m):
+                    y[r] = y0[r] + t * (x[r] - y0[r])
+                y[q] = 0.0
+                v = _lasso_value(A, b, y, idx, m, alpha)
+                if v < best_v:
+                    best_v = v
+                    best_y[:] = y
+        if best_v >= _lasso_value(A, b, y0, idx, m, alpha) and worst_on > tol:
+            return                                       # no descent: rounding floor reached
+        for q in range(m):
+            p[idx[q]] = best_y[q]
+            theta[idx[q]] = np.sign(best_y[q])
+        _gradient(A, b, p, g)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _lars_columns(A, BT, XsT, Ks, Kt, dk, lam, alphas, max_steps, piv_eps, tol_kkt, polish_iter,
+                  P_out, R_out, obj_out, kkt_out, steps_out, polished_out, complete_out):
+    """Run the LARS-lasso path of every column (one per prange iteration).
+
+    For each requested ``alphas[k] = mu_k / 2`` and column ``j``: the
+    re-generated target ``R_out[k, :, j] = Kt^T p_j``, the column's share of
+    eq. (7) ``obj_out[k, j]``, and its KKT violation of eq. (7) divided by
+    ``mu_k`` ``kkt_out[k, j]``. A column whose violation exceeds ``tol_kkt``
+    is polished by :func:`_feature_sign_polish` (``polished_out[k, j]``). If
+    ``P_out`` has ``d`` columns, ``P_out[:, j] = p_j(alphas[0])``.
+    """
+    d, n = BT.shape
+    K = alphas.shape[0]
+    ns = XsT.shape[1]
+    nt = Kt.shape[1]
+    store_P = P_out.shape[1] == d
+    for j in prange(d):
+        b = BT[j]
+        Pk = np.empty((K, n))
+        steps, complete = _lasso_path(A, b, alphas, max_steps, piv_eps, Pk)
+        steps_out[j] = steps
+        complete_out[j] = complete
+        g = np.empty(n)
+        res = np.empty(ns)
+        for k in range(K):
+            p = Pk[k]
+            al = alphas[k]
+            _gradient(A, b, p, g)
+            viol = _violation(g, p, al)                   # eq. (7) gradient is 2 g, mu = 2 alpha
+            if al > 0.0 and viol > tol_kkt * al and polish_iter > 0:
+                _feature_sign_polish(A, b, p, al, tol_kkt * al, polish_iter, g)
+                viol = _violation(g, p, al)
+                polished_out[k, j] = True
+            kkt_out[k, j] = viol / al if al > 0.0 else 2.0 * viol
+            # eq. (7): ||x_j - Ks^T p||^2 + lam (dk^T p)^2 + mu ||p||_1
+            for i in range(ns):
+                res[i] = XsT[j, i]
+            l1, dp = 0.0, 0.0
+            for q in range(n):
+                pq = p[q]
+                if pq != 0.0:
+                    l1 += abs(pq)
+                    dp += dk[q] * pq
+                    row = Ks[q]
+                    for i in range(ns):
+                        res[i] -= row[i] * pq
+                    rowt = Kt[q]
+                    for i in range(nt):
+                        R_out[k, i, j] += rowt[i] * pq
+            rr = 0.0
+            for i in range(ns):
+                rr += res[i] * res[i]
+            obj_out[k, j] = rr + lam * dp * dp + 2.0 * al * l1
+            if store_P and k == 0:
+                for q in range(n):
+                    P_out[q, j] = p[q]
+
+
+class ExactResult:
+    """Output of :func:`solve_exact` for the requested mus (sorted decreasingly).
+
+    Attributes: ``mus`` (K,), ``R`` (K, nt, d) re-generated targets
+    ``R[k, :, j] = Kt^T p_j(mu_k)`` (so ``transform(Xt) = R[k]``), ``objective`` (K,)
+    eq. (7), ``kkt`` (K,) max over columns of the KKT violation / mu,
+    ``kkt_columns`` (K, d), ``n_polished`` (K,) columns that needed the
+    polish, ``n_failed`` (K,) columns still above
+    ``tol_kkt``, ``steps`` (d,) path breakpoints per column, ``P`` (n, d) at
+    ``mus[0]`` when requested, else None.
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def solve_exact(problem, lam, mus, *, tol_kkt=1e-6, max_steps=2000, piv_eps=1e-12, polish_iter=1000,
+                store_P=False):
+    """Minimise eq. (7) for every mu in ``mus`` by the LARS-lasso homotopy (one path per column).
+
+    Each column follows its exact regularisation path from ``alpha = max |b_j|``
+    down to ``min(mus) / 2``; see :func:`_lasso_path`. Columns whose KKT
+    violation at a requested mu exceeds ``tol_kkt * mu`` are polished by up to
+    ``polish_iter`` iterations of active-set Newton with sign fixing
+    (:func:`_feature_sign_polish`) from the path solution.
+    """
+    mus = np.unique(np.asarray(mus, dtype=np.float64))[::-1].copy()
+    lam = float(lam)
+    A = problem.Ks @ problem.Ks.T + lam * np.outer(problem.dk, problem.dk)
+    A = np.ascontiguousarray(0.5 * (A + A.T))
+    BT = np.ascontiguousarray(problem.B.T)
+    XsT = np.ascontiguousarray(problem.Xs.T)
+    d, n = BT.shape
+    K = mus.shape[0]
+    P = np.zeros((n, d)) if store_P else np.zeros((n, 0))
+    R = np.zeros((K, problem.nt, d))
+    obj = np.empty((K, d))
+    kkt = np.empty((K, d))
+    steps = np.empty(d, dtype=np.int64)
+    polished = np.zeros((K, d), dtype=np.bool_)
+    complete = np.zeros(d, dtype=np.bool_)
+    _lars_columns(A, BT, XsT, problem.Ks, problem.Kt, problem.dk, lam, 0.5 * mus, max_steps, piv_eps,
+                  tol_kkt, polish_iter, P, R, obj, kkt, steps, polished, complete)
+    return ExactResult(mus=mus, R=R, objective=obj.sum(axis=1), kkt=kkt.max(axis=1), kkt_columns=kkt,
+                       n_polished=polished.sum(axis=1), n_failed=(kkt > tol_kkt).sum(axis=1), steps=steps,
+                       complete=complete, P=P if store_P else None)

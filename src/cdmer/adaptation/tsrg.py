@@ -34,17 +34,26 @@ matrix ``A = Ks Ks^T + lambda dk dk^T`` (see :mod:`._tsrg_solvers`).
 geometrically, the inexact ALM stops when ``2 mu / kappa`` falls below its
 tolerance, not when P is optimal: on real LBP-TOP features its P violates the
 Lasso optimality conditions of eq. (7) by several times mu and its objective
-is above the minimum. The exact solver runs the same splitting with kappa
-fixed (ADMM, which converges to a minimiser), from zeros or a warm start,
-until the relative duality gap ``(f(P) - dual) / f(P) <= tol_gap`` (the gap
-bounds ``f(P) - min f``; the dual is the Lasso dual of each column of P).
-The final KKT violation is stored in ``kkt_violation_``. Limitation: ADMM
-converges slowly on A's null space and on ill-conditioned spectra; on small
-problems it reaches tight gaps, but on the real LBP-TOP features (A's
-spectrum spans ~1e7 .. 0.05) it does NOT converge in practical time (see
-docs/tsrg-speed.md) and warns at ``max_iter``. ``A`` is singular
-(rank <= ns + 1 < n), so the minimiser may be non-unique; the two solvers
-therefore give different P and, in general, different predictions.
+is above the minimum. Each column ``p_j`` of eq. (7) is a Lasso problem on the
+shared Gram matrix ``A = Ks Ks^T + lambda dk dk^T`` (``min p^T A p - 2 b_j^T p
++ mu |p|_1``, ``b_j = Ks x_j``); the exact solver follows, for every column,
+the LARS-lasso homotopy (Efron et al. 2004, with the lasso modification: a
+variable whose coefficient reaches zero leaves the active set) from ``mu =
+2 max|b_j|`` (where ``p_j = 0``) down to the requested mu. The path is
+piecewise linear in mu, so every mu on it is solved exactly (to rounding), and
+one path per column serves all the mus of a grid at once. ``A`` is singular
+(rank <= ns + 1 < n): a variable that is, to rounding, a combination of the
+active ones is not added (its Cholesky pivot is below ``1e-12 A_jj``). After
+the path, every column's subgradient condition of eq. (7) (``0 in 2 (A p -
+b) + mu d|p|_1``) is checked exactly; a column violating it by more than
+``tol_kkt * mu`` is polished from the path solution by active-set Newton with
+sign fixing (feature-sign search: Newton steps on the support with a line
+search over sign changes, activating the worst violator; up to 1000
+iterations), and any column still above ``tol_kkt`` is reported in a
+:class:`~cdmer.errors.ConvergenceWarning` (count and worst violation). The
+largest violation / mu is stored in ``kkt_violation_``. Because ``A`` is
+singular the minimiser may be non-unique; the two solvers therefore give
+different P and, in general, different predictions.
 """
 
 import numbers
@@ -93,15 +102,19 @@ class TSRG:
         as scikit-learn (``gamma=None`` is ``1 / d``).
     solver : {"ialm", "exact"}
     max_iter : int
-        Iteration cap (ALM iterations; ADMM iterations for ``"exact"``). A
-        :class:`~cdmer.errors.ConvergenceWarning` is raised when it is hit.
-        With the default kappa schedule the ALM stops by itself once
-        ``2 mu / kappa < tol``, after at most about
+        ``"ialm"``: iteration cap; with the default kappa schedule the ALM
+        stops by itself once ``2 mu / kappa < tol``, after at most about
         ``log(2 mu / (tol kappa0)) / log(rho) + 1`` iterations.
+        A :class:`~cdmer.errors.ConvergenceWarning` is raised when it is hit.
+        ``"exact"``: cap on the breakpoints of each column's path (real
+        LBP-TOP features need ~350 down to mu = 0.001); a capped column
+        goes to the polish, and the warning is raised only if the polish
+        does not reach ``tol_kkt`` (it then names the capped paths).
     tol, kappa0, rho, kappa_max : float
         ALM settings (section 3.3; defaults of the authors' code).
-    tol_gap : float
-        ``"exact"``: relative duality gap at which to stop.
+    tol_kkt : float
+        ``"exact"``: largest tolerated violation of the subgradient condition
+        of eq. (7), relative to mu (absolute when mu = 0).
 
     Attributes
     ----------
@@ -109,14 +122,18 @@ class TSRG:
     X_fit_ : ndarray (ns + nt, d)
         ``[Xs; Xt]``, needed to evaluate ``k(x)``.
     n_iter_, converged_, objective_ : int, bool, float
-        ``objective_`` is eq. (7) at ``P_``.
-    kkt_violation_, duality_gap_ : float
-        ``"exact"`` only: largest subgradient-condition violation (absolute)
-        and the final duality gap.
+        ``objective_`` is eq. (7) at ``P_``. For ``"exact"``, ``n_iter_`` is
+        the largest number of path breakpoints over the columns and
+        ``converged_`` means ``kkt_violation_ <= tol_kkt``.
+    kkt_violation_ : float
+        ``"exact"`` only: largest violation of the subgradient condition of
+        eq. (7) over all entries of ``P_``, divided by mu.
+    n_polished_ : int
+        ``"exact"`` only: columns that needed the polish.
     """
 
     def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_gap=1e-6):
+                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
         self.lam = lam
         self.mu = mu
         self.kernel = kernel
@@ -129,7 +146,7 @@ class TSRG:
         self.kappa0 = kappa0
         self.rho = rho
         self.kappa_max = kappa_max
-        self.tol_gap = tol_gap
+        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, Xt):
         """Learn ``P`` from source ``Xs`` (ns, d) and target ``Xt`` (nt, d), rows = samples."""
@@ -139,7 +156,7 @@ class TSRG:
         self._fit_problem(problem)
         return self
 
-    def _fit_problem(self, problem, P0=None, T0=None):
+    def _fit_problem(self, problem):
         lam, mu = float(self.lam), float(self.mu)
         self.X_fit_ = problem.X_fit
         self.n_source_ = problem.ns
@@ -147,17 +164,17 @@ class TSRG:
             P, n_iter, converged = solve_ialm(problem, lam, mu, kappa0=self.kappa0, rho=self.rho,
                                               kappa_max=self.kappa_max, tol=self.tol, max_iter=self.max_iter)
             self.objective_ = problem.objective(P, lam, mu)
-            T = None
+            if not converged:
+                warnings.warn(f"TSRG (ialm, lam={lam}, mu={mu}) stopped at its iteration cap "
+                              f"max_iter={self.max_iter} before reaching its tolerance", ConvergenceWarning,
+                              stacklevel=3)
         else:
-            P, T, n_iter, converged, F, gap, kkt = solve_exact(problem, lam, mu, P0=P0, T0=T0,
-                                                                tol_gap=self.tol_gap, max_iter=self.max_iter)
-            self.objective_, self.duality_gap_, self.kkt_violation_ = F, gap, kkt
+            res = solve_exact(problem, lam, [mu], tol_kkt=self.tol_kkt, max_steps=self.max_iter, store_P=True)
+            _warn_exact(res, lam, self.tol_kkt, self.max_iter)
+            P, n_iter, converged = res.P, int(res.steps.max(initial=0)), bool(res.kkt[0] <= self.tol_kkt)
+            self.objective_, self.kkt_violation_ = float(res.objective[0]), float(res.kkt[0])
+            self.n_polished_ = int(res.n_polished[0])
         self.P_, self.n_iter_, self.converged_ = P, n_iter, converged
-        if not converged:
-            warnings.warn(f"TSRG ({self.solver}, lam={lam}, mu={mu}) stopped at its iteration cap "
-                          f"max_iter={self.max_iter} before reaching its tolerance", ConvergenceWarning,
-                          stacklevel=3)
-        return T
 
     def transform(self, X):
         """Re-generate samples: ``k(X, [Xs; Xt]) @ P_`` (rows in, rows out)."""
@@ -178,7 +195,7 @@ class TSRGClassifier:
     """
 
     def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_gap=1e-6):
+                 C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
         self.lam = lam
         self.mu = mu
         self.kernel = kernel
@@ -192,12 +209,12 @@ class TSRGClassifier:
         self.kappa0 = kappa0
         self.rho = rho
         self.kappa_max = kappa_max
-        self.tol_gap = tol_gap
+        self.tol_kkt = tol_kkt
 
     def _tsrg(self, **override):
         params = dict(lam=self.lam, mu=self.mu, kernel=self.kernel, gamma=self.gamma, degree=self.degree,
                       coef0=self.coef0, solver=self.solver, max_iter=self.max_iter, tol=self.tol,
-                      kappa0=self.kappa0, rho=self.rho, kappa_max=self.kappa_max, tol_gap=self.tol_gap)
+                      kappa0=self.kappa0, rho=self.rho, kappa_max=self.kappa_max, tol_kkt=self.tol_kkt)
         params.update(override)
         return TSRG(**params)
 
@@ -220,34 +237,39 @@ class TSRGClassifier:
 
         Yields ``(params, y_pred, info)`` as results arrive, ``info`` =
         ``{"n_iter", "converged", "objective", "time_s", "solver"}`` (plus
-        ``"kkt_violation"`` and ``"duality_gap"`` for ``"exact"``). The SVM is
-        trained once; kernels and ``Ks Xs^T`` once per call, the
-        eigendecomposition once per lambda; the exact solver visits mu in
-        decreasing order, each warm-started from the previous. Results equal
-        those of ``TSRGClassifier(**params).fit(...).predict(Xt)``.
+        ``"kkt_violation"``, the largest KKT violation of eq. (7) / mu, for
+        ``"exact"``). The SVM is trained once; kernels and ``Ks Xs^T`` once
+        per call. ``"ialm"``: the eigendecomposition once per lambda, one ALM
+        run per point. ``"exact"``: ONE homotopy path per column and lambda
+        serves all the mus of that lambda (only the re-generated targets
+        ``Kt^T P`` are kept per mu, not P); ``time_s`` is then that lambda's
+        solve time divided equally among its points. Results equal those of
+        ``TSRGClassifier(**params).fit(...).predict(Xt)``.
+        A point may carry its own ``"solver"`` key (as the evaluation
+        protocol's overrides do); it takes precedence over ``solver``.
         ``n_jobs > 1`` spreads lambdas over processes (joblib).
         ``progress``, if given, is called with no argument after each point.
         """
         Xs, ys, Xt = check_domains(Xs, ys, Xt, "TSRG")
         params_list = [dict(p) for p in params_list]
         for p in params_list:
-            _check_params(cls(lam=p["lam"], mu=p["mu"], solver=solver, **fixed))
+            _check_params(cls(lam=p["lam"], mu=p["mu"], solver=p.get("solver", solver), **fixed))
         svm = make_svm(fixed.get("C", 1.0)).fit(Xs, ys)
         groups = {}
-        for i, p in enumerate(params_list):
-            groups.setdefault(float(p["lam"]), []).append(i)
-        tasks = [(lam, [params_list[i] for i in idx]) for lam, idx in groups.items()]
+        for i, p in enumerate(params_list):                # a point's own "solver" key overrides `solver`
+            groups.setdefault((float(p["lam"]), p.get("solver", solver)), []).append(i)
+        tasks = [(lam, how, [params_list[i] for i in idx]) for (lam, how), idx in groups.items()]
         if n_jobs == 1 or len(tasks) == 1:
             problem = Problem(Xs, Xt, **_kernel_args(fixed))
-            for lam, plist in tasks:
-                for params, z, info in _grid_lambda(problem, lam, plist, solver, fixed):
+            for lam, how, plist in tasks:
+                for params, z, info in _grid_lambda(problem, lam, plist, how, fixed):
                     if progress is not None:
                         progress()
                     yield params, svm.predict(z), info
             return
         from joblib import Parallel, delayed
         runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for results in runner(delayed(_grid_lambda_list)(Xs, Xt, lam, plist, solver, fixed) for lam, plist in tasks):
+        for results in runner(delayed(_grid_lambda_list)(Xs, Xt, lam, plist, how, fixed) for lam, how, plist in tasks):
             for params, z, info in results:
                 if progress is not None:
                     progress()
@@ -262,20 +284,39 @@ def _grid_lambda_list(Xs, Xt, lam, plist, solver, fixed):
     return list(_grid_lambda(Problem(Xs, Xt, **_kernel_args(fixed)), lam, plist, solver, fixed))
 
 
+def _warn_exact(res, lam, tol_kkt, max_steps):
+    """ConvergenceWarning for every mu of an exact solve with columns above ``tol_kkt``."""
+    capped = int((~res.complete).sum())
+    for k in np.flatnonzero(res.n_failed):
+        warnings.warn(f"TSRG (exact, lam={lam}, mu={res.mus[k]}): {res.n_failed[k]} of {res.kkt_columns.shape[1]} "
+                      f"columns still violate the optimality conditions of eq. (7) after the polish; worst "
+                      f"violation {res.kkt[k]:.3g} x mu > tol_kkt={tol_kkt}"
+                      + (f" ({capped} paths stopped at the iteration cap max_iter={max_steps})" if capped else ""),
+                      ConvergenceWarning, stacklevel=4)
+
+
 def _grid_lambda(problem, lam, plist, solver, fixed):
     """Solve eq. (7) for one lambda and several mus; yield (params, regenerated Xt, info)."""
-    order = sorted(range(len(plist)), key=lambda i: -float(plist[i]["mu"]))
-    P, T = None, None
     tsrg_args = {k: v for k, v in fixed.items() if k != "C"}
-    for i in (order if solver == "exact" else range(len(plist))):
-        params = plist[i]
+    if solver == "exact":
+        est = TSRG(lam=lam, solver=solver, **tsrg_args)
+        t0 = time.perf_counter()
+        res = solve_exact(problem, lam, [float(p["mu"]) for p in plist], tol_kkt=est.tol_kkt,
+                          max_steps=est.max_iter)
+        _warn_exact(res, lam, est.tol_kkt, est.max_iter)
+        share = (time.perf_counter() - t0) / len(plist)
+        n_iter = int(res.steps.max(initial=0))
+        for params in plist:
+            k = int(np.flatnonzero(res.mus == float(params["mu"]))[0])
+            info = {"n_iter": n_iter, "converged": bool(res.kkt[k] <= est.tol_kkt),
+                    "objective": float(res.objective[k]), "time_s": share, "solver": solver,
+                    "kkt_violation": float(res.kkt[k])}
+            yield params, res.R[k], info
+        return
+    for params in plist:
         est = TSRG(lam=lam, mu=float(params["mu"]), solver=solver, **tsrg_args)
         t0 = time.perf_counter()
-        T = est._fit_problem(problem, P0=P, T0=T)
-        P = est.P_
+        est._fit_problem(problem)
         info = {"n_iter": est.n_iter_, "converged": est.converged_, "objective": est.objective_,
                 "time_s": time.perf_counter() - t0, "solver": solver}
-        if solver == "exact":
-            info["kkt_violation"] = est.kkt_violation_
-            info["duality_gap"] = est.duality_gap_
-        yield params, problem.Kt.T @ P, info
+        yield params, problem.Kt.T @ est.P_, info
