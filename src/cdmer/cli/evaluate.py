@@ -132,9 +132,9 @@ def run(args):
 def summary(records, oracle_metric="uar"):
     """A compact WAR/UAR table on screen: oracle and fixed selections."""
     from cdmer.evaluation.protocol import select
-    from cdmer.evaluation.reports import _layout
+    from cdmer.evaluation.reports import table_layout, missing_cell
 
-    experiments, methods, _ = _layout(records)
+    experiments, methods, _ = table_layout(records)
     lines = []
     for rule in ("oracle", "fixed"):
         chosen = select(records, rule, oracle_metric=oracle_metric)
@@ -145,7 +145,8 @@ def summary(records, oracle_metric="uar"):
             cells = []
             for m in methods:
                 r = chosen.get((e, m))
-                cells.append(f"{'n/a':>15}" if r is None else f"{100 * r['war']:>7.2f}/{100 * r['uar']:<7.2f}")
+                cells.append(f"{missing_cell(records, e, m):>15}" if r is None
+                             else f"{100 * r['war']:>7.2f}/{100 * r['uar']:<7.2f}")
             lines.append(f"{e:<{width}}" + "".join(cells))
         lines.append("")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ on stderr with exit status 2, never as a traceback.
 import argparse
 import importlib
 import sys
+import warnings
 
 from cdmer import __version__
 from cdmer.errors import CdmerError
@@ -25,17 +26,16 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"cdmer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:  # TEMPORARY while sub-commands are being written
-            module = importlib.import_module(f"cdmer.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cdmer.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"cdmer.cli.{name}").register(sub)
     return parser
 
 
+def _one_line(message, category, filename, lineno, line=None):
+    return f"cdmer: warning: {message}\n"
+
+
 def main(argv=None):
+    warnings.formatwarning = _one_line  # warnings from the methods, as one line each, no source excerpt
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

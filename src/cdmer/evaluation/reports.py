@@ -23,7 +23,9 @@ def ordered(names, order):
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
-def _layout(records):
+def table_layout(records):
+    """Rows (experiments, the paper's Exp. order first), columns (methods, the paper's order) and
+    each experiment's (source, target, paper Exp. number)."""
     experiments, methods = [], []
     for r in records:
         if r["experiment"] not in experiments:
@@ -37,7 +39,7 @@ def _layout(records):
 
 def markdown_tables(records, *, oracle_metric="uar", title_suffix=""):
     """The Markdown report: every rule x metric table, with chosen parameters."""
-    experiments, methods, info = _layout(records)
+    experiments, methods, info = table_layout(records)
     out = io.StringIO()
     for rule in RULES:
         chosen = select(records, rule, oracle_metric=oracle_metric)
@@ -50,7 +52,7 @@ def markdown_tables(records, *, oracle_metric="uar", title_suffix=""):
                 cells = []
                 for m in methods:
                     r = chosen.get((e, m))
-                    cells.append(_missing(records, e, m) if r is None else f"{100 * r[key]:.2f}")
+                    cells.append(missing_cell(records, e, m) if r is None else f"{100 * r[key]:.2f}")
                 tag = f"Exp.{number}" if number else "-"
                 out.write(f"| {tag} | {src} | {tgt} | " + " | ".join(cells) + " |\n")
                 if number:
@@ -75,7 +77,7 @@ def markdown_tables(records, *, oracle_metric="uar", title_suffix=""):
     return out.getvalue()
 
 
-def _missing(records, experiment, method):
+def missing_cell(records, experiment, method):
     """Text of an empty cell: 'failed' when every point of the method failed, else 'n/a'."""
     mine = [r for r in records if r["experiment"] == experiment and r["method"] == method]
     return "failed" if mine and all(r["war"] is None for r in mine) else "n/a"
@@ -83,7 +85,7 @@ def _missing(records, experiment, method):
 
 def csv_table(records, *, oracle_metric="uar"):
     """One CSV row per (rule, experiment, method): WAR, UAR, parameters."""
-    experiments, methods, info = _layout(records)
+    experiments, methods, info = table_layout(records)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["rule", "paper_experiment", "source", "target", "method", "war", "uar", "params"])
@@ -135,7 +137,7 @@ def write_report(records, out_dir, *, config, oracle_metric="uar", plots=True):
     if plots:
         from cdmer.evaluation.plots import plot_confusions, plot_grid
 
-        experiments, methods, _ = _layout(records)
+        experiments, methods, _ = table_layout(records)
         for rule in ("oracle", "fixed"):
             chosen = select(records, rule, oracle_metric=oracle_metric)
             for e in experiments:
