@@ -132,7 +132,7 @@ def run(args):
 def summary(records, oracle_metric="uar"):
     """A compact WAR/UAR table on screen: oracle and fixed selections."""
     from cdmer.evaluation.protocol import select
-    from cdmer.evaluation.reports import table_layout, missing_cell
+    from cdmer.evaluation.reports import missing_cell, table_layout
 
     experiments, methods, _ = table_layout(records)
     lines = []
