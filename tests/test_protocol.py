@@ -111,6 +111,7 @@ def test_evaluate_cli_writes_reports(tmp_path, capsys):
     assert code == 0
     data = json.loads((out / "results.json").read_text())
     assert len(data["points"]) == 2 and data["versions"]["numpy"] == np.__version__
+    assert data["method_defaults"]["SVM"] == {"C": 1.0}
     assert "| # | Source Database | Target Database | SVM |" in (out / "tables.md").read_text()
     assert (out / "confusion_D0_to_D1_oracle.png").stat().st_size > 1000
     assert "oracle selection" in capsys.readouterr().out

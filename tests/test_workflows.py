@@ -82,6 +82,8 @@ def test_fit_then_predict_on_the_real_video(tmp_path, synthetic_source, carphone
     assert [r["clip_id"] for r in rows] == ["clip1", "clip2", "clip3", "clip4", "carphone"]
     assert all(r["predicted"] in ("negative", "positive", "surprise") for r in rows)
     assert all(np.isfinite(float(r[f"score_{c}"])) for r in rows for c in ("negative", "positive", "surprise"))
+    record = json.loads((tmp_path / "pred.csv.json").read_text())
+    assert record["method"] == "TSRG" and record["versions"]["cdmer"] == record["model_versions"]["cdmer"]
     fitted = AdaptedModel.load(model)
     assert fitted.method_ == "TSRG" and fitted.params_ == {"lam": 1.0, "mu": 0.01}
     assert fitted.extraction_["frames"] == 10 and fitted.extraction_["face"]["size"] == [48, 48]

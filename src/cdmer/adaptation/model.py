@@ -139,7 +139,8 @@ class AdaptedModel:
         """Write the model atomically (a joblib pickle with a format record)."""
         import joblib
 
-        payload = {"format": FORMAT, "versions": versions(), "model": self}
+        self.versions_ = versions()
+        payload = {"format": FORMAT, "versions": self.versions_, "model": self}
         with atomic_path(Path(path)) as tmp:
             joblib.dump(payload, tmp, compress=3)
 

@@ -7,13 +7,16 @@ from pathlib import Path
 
 from cdmer.cli.inputs import add_clip_options, read_inputs
 from cdmer.errors import InputError
-from cdmer.io.atomic import write_text
+from cdmer.io.atomic import write_json, write_text
+from cdmer.io.provenance import versions
 
 DESCRIPTION = """\
 Label clips (frame folders, video files) or a feature file with a model
 written by `cdmer fit`. Clips are extracted with the model's recorded
 settings. Writes a CSV with one row per clip: id, predicted label and one
-decision score per class (LIBSVM one-vs-one votes plus confidences).
+decision score per class (LIBSVM one-vs-one votes plus confidences), and
+beside it OUT.json: the model, its method and parameters, the extraction
+settings and the versions.
 """
 
 
@@ -45,6 +48,10 @@ def run(args):
     for clip_id, label, row in zip(features.sample_ids, labels, scores):
         w.writerow([clip_id, label] + [f"{v:.6f}" for v in row])
     write_text(args.out, out.getvalue())
+    write_json(args.out.with_name(args.out.name + ".json"), {
+        "model": str(args.model), "method": model.method_, "params": model.params_,
+        "source": model.source_info_, "extraction": model.extraction_, "inputs": [str(i) for i in args.inputs],
+        "model_versions": model.versions_, "versions": versions()})
     counts = {c: int((labels == c).sum()) for c in model.classes_}
     print(f"{len(labels)} clips labelled ({', '.join(f'{k} {v}' for k, v in counts.items())}) -> {args.out}")
     return 0

@@ -107,6 +107,20 @@ def _params_text(params):
     return json.dumps(params, sort_keys=True)
 
 
+def method_defaults(names):
+    """Every constructor parameter's default (seeds included) of each method, for the record."""
+    import inspect
+
+    from cdmer.adaptation.methods import get_method
+
+    out = {}
+    for name in names:
+        signature = inspect.signature(get_method(name).estimator_class.__init__)
+        out[name] = {k: p.default for k, p in signature.parameters.items()
+                     if k != "self" and p.default is not inspect.Parameter.empty}
+    return out
+
+
 def write_report(records, out_dir, *, config, oracle_metric="uar", plots=True):
     """Write results.json, tables.md, tables.csv and the confusion-matrix PNGs."""
     from pathlib import Path
@@ -120,6 +134,7 @@ def write_report(records, out_dir, *, config, oracle_metric="uar", plots=True):
     atomic.write_json(out_dir / "results.json", {
         "config": config,
         "versions": versions(),
+        "method_defaults": method_defaults(sorted({r["method"] for r in records})),
         "oracle_metric": oracle_metric,
         "selections": selections,
         "points": records,
