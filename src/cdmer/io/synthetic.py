@@ -706,17 +706,23 @@ it say nothing about real micro-expressions.
 """
 
 
+def _cast(seed, stream, counts, n_subjects):
+    """Faces of the subjects, and each clip's class and subject in shuffled order (seeded by ``stream``)."""
+    rng = np.random.default_rng([seed, stream])
+    faces = [draw_face(np.random.default_rng([seed, stream, 1000 + s])) for s in range(n_subjects)]
+    classes = [c for c, n in counts.items() for _ in range(n)]
+    classes = [classes[i] for i in rng.permutation(len(classes))]
+    subjects = [i % n_subjects for i in range(len(classes))]
+    subjects = [subjects[i] for i in rng.permutation(len(subjects))]
+    return faces, classes, subjects
+
+
 def _write_casme2(folder, seed, spec, camera):
     import cv2
 
     counts = spec["casme2_counts"]
     n_subjects = spec["casme2_subjects"]
-    rng = np.random.default_rng([seed, 1])
-    faces = [draw_face(np.random.default_rng([seed, 1, 1000 + s])) for s in range(n_subjects)]
-    emotions = [e for e, n in counts.items() for _ in range(n)]
-    emotions = [emotions[i] for i in rng.permutation(len(emotions))]
-    subjects = [i % n_subjects for i in range(len(emotions))]
-    subjects = [subjects[i] for i in rng.permutation(len(subjects))]
+    faces, emotions, subjects = _cast(seed, 1, counts, n_subjects)
     episode = {}
     rows = []
     for k, (emotion, s) in enumerate(zip(emotions, subjects)):
@@ -748,12 +754,7 @@ def _write_smic(folder, seed, spec, cameras):
 
     counts = spec["smic_counts"]
     n_subjects = spec["smic_subjects"]
-    rng = np.random.default_rng([seed, 2])
-    faces = [draw_face(np.random.default_rng([seed, 2, 1000 + s])) for s in range(n_subjects)]
-    labels = [c for c, n in counts.items() for _ in range(n)]
-    labels = [labels[i] for i in rng.permutation(len(labels))]
-    subjects = [i % n_subjects for i in range(len(labels))]
-    subjects = [subjects[i] for i in rng.permutation(len(subjects))]
+    faces, labels, subjects = _cast(seed, 2, counts, n_subjects)
     abbr = {"negative": "ne", "positive": "po", "surprise": "sur"}
     numbers = {}
     lo, hi = spec["smic_pad"]
