@@ -52,7 +52,7 @@ def slsqp_kmm(K, kappa, B, eps):
 
 
 def test_grid_and_fixed_params():
-    assert PARAM_GRID == [{}]
+    assert PARAM_GRID == ({},)
     assert FIXED_PARAMS == {}
     model = KMM()
     assert (model.B, model.eps, model.kernel, model.gamma) == (1000, None, "linear", None)
@@ -147,7 +147,7 @@ def test_svm_is_the_papers_weighted_svm():
     # solution up to LIBSVM's stopping tolerance (1e-3).
     Xs, ys, Xt = shifted(seed=4, ns=45)
     model = KMM().fit(Xs, ys, Xt)
-    reference = SVC(kernel="linear", C=1.0).fit(Xs, ys, sample_weight=model.weights_)
+    reference = SVC(kernel="linear", C=1.0, break_ties=True).fit(Xs, ys, sample_weight=model.weights_)
     np.testing.assert_array_equal(model.predict(Xt), reference.predict(Xt))
     np.testing.assert_allclose(model.decision_function(Xt), reference.decision_function(Xt), atol=1e-3)
 
@@ -161,7 +161,7 @@ def test_linear_svm_equals_linear_svc(labels):
     y = np.array(labels)[np.argmax(X[:, : len(labels)] + 0.5 * rng.normal(size=(60, len(labels))), axis=1)]
     w = rng.uniform(0.2, 2, 60)
     ours = LinearSVM(tol=1e-10).fit(X, y, sample_weight=w)
-    reference = SVC(kernel="linear", tol=1e-10).fit(X, y, sample_weight=w)
+    reference = SVC(kernel="linear", tol=1e-10, break_ties=True).fit(X, y, sample_weight=w)
     np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-7)
     np.testing.assert_allclose(ours.intercept_, reference.intercept_, atol=1e-7)
     np.testing.assert_allclose(ours.decision_function(X), reference.decision_function(X), atol=1e-7)
@@ -255,3 +255,38 @@ def test_real_features_smoke(real_features):
     assert model.weights_.shape == (source.n_samples,)
     assert abs(model.weights_.sum() - source.n_samples) <= source.n_samples * model.eps_ * (1 + 1e-8)
     assert set(model.predict(target.X)) <= set(source.labels)
+
+
+def test_gamma_none_is_the_one_scale_rule():
+    # gamma=None: 1 / (d var([Xs; Xt])) for KMM and STM as for TSRG (cdmer.adaptation.kernels)
+    from cdmer.adaptation.stm import STM
+
+    Xs, ys, Xt = shifted(seed=5)
+    Xs, Xt = 4.0 * Xs, 4.0 * Xt
+    expected = 1.0 / (Xs.shape[1] * np.var(np.vstack([Xs, Xt])))
+    assert KMM(kernel="rbf").fit(Xs, ys, Xt).gamma_ == pytest.approx(expected, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert STM(kernel="rbf", max_iter=1).fit(Xs, ys, Xt).gamma_ == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("make, params", [("KMM", {}), ("KLIEP", {"sigma": 5.0}), ("ULSIF", {"lam": 1.0, "sigma": 5.0}),
+                                          ("STM", {"max_iter": 1}), ("SourceSVM", {})])
+def test_not_fitted_string_features_and_n_features(make, params):
+    import cdmer.adaptation as adaptation
+    from cdmer.errors import NotFittedError
+
+    Xs, ys, Xt = shifted(seed=6)
+    est = getattr(adaptation, make)(**params)
+    for method in ("predict", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(Xt)
+    with pytest.raises(InputError, match="could not convert string to float") as err:
+        est.fit(np.full(Xs.shape, "a"), ys, Xt)
+    assert err.value.field == "Xs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(Xs, ys, Xt)
+    assert est.n_features_in_ == Xs.shape[1]
+    with pytest.raises(InputError, match=f"X has 2 features, but .* is expecting {Xs.shape[1]}"):
+        est.predict(Xt[:, :2])

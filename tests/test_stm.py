@@ -121,7 +121,7 @@ def test_unit_weights_give_plain_svm():
     Xs, ys, Xt = data()
     model = STM(max_iter=0).fit(Xs, ys, Xt)
     np.testing.assert_array_equal(model.weights_, np.ones(len(ys)))
-    plain = SVC(kernel="linear", C=1.0).fit(Xs, ys)
+    plain = SVC(kernel="linear", C=1.0, break_ties=True).fit(Xs, ys)
     np.testing.assert_array_equal(model.predict(Xt), plain.predict(Xt))
     np.testing.assert_allclose(model.decision_function(Xt), plain.decision_function(Xt), atol=1e-3)
 
@@ -179,3 +179,34 @@ def test_class_losing_all_weight_warns():
         model = STM(lam=1e-3, svm_tol=1e-10).fit(Xs, ys, Xt)
     assert list(model.classes_) == ["negative", "positive"]
     assert np.all(np.isfinite(model.decision_function(Xt)))
+
+
+def test_predict_is_argmax_of_decision_function_on_vote_ties():
+    # Three classes in 2-D: the three one-vs-one lines do not meet in one point, so a small
+    # triangle of the plane gets one vote per class (a 1-1-1 tie). The label must be the argmax
+    # of decision_function (the documented tie rule), never LIBSVM's "first class listed".
+    rng = np.random.default_rng(0)
+    # Each class is a noisy segment along one side of a square; the machines of the three pairs
+    # see different sides, and their boundaries leave a cycle region in the middle.
+    sides = [np.c_[rng.uniform(0, 3, 15), np.zeros(15)], np.c_[np.full(15, 4.0), rng.uniform(0, 3, 15)],
+             np.c_[rng.uniform(0, 3, 15), np.full(15, 4.0)]]
+    Xs = np.vstack(sides) + rng.normal(scale=0.1, size=(45, 2))
+    ys = np.repeat(["negative", "positive", "surprise"], 15)
+    grid = np.stack(np.meshgrid(np.linspace(-3, 6, 181), np.linspace(-3, 6, 181)), -1).reshape(-1, 2)
+    model = STM(lam=1.0, max_iter=2, tol=1e-6).fit(Xs, ys, grid[::50])
+    # Votes computed here from the machines' primal weights: machine m = (i, j) votes i when positive.
+    raw = grid @ model.svm_.coef_.T + model.svm_.intercept_
+    votes = np.zeros((len(grid), 3), dtype=int)
+    for m, (i, j) in enumerate(itertools.combinations(range(3), 2)):
+        votes[:, i] += raw[:, m] > 0
+        votes[:, j] += raw[:, m] <= 0
+    tied = (votes == 1).all(axis=1)
+    assert tied.sum() > 0, "the construction must produce 1-1-1 ties"
+    scores = model.decision_function(grid)
+    pred = model.predict(grid)
+    np.testing.assert_array_equal(pred, model.classes_[np.argmax(scores, axis=1)])
+    # away from ties, the label is the most voted class
+    np.testing.assert_array_equal(pred[~tied], model.classes_[np.argmax(votes[~tied], axis=1)])
+    # LIBSVM's own vote rule gives the first class to every tie, which disagrees with the scores
+    libsvm = model.svm_.svc_.predict(grid[tied] @ model.svm_.X_fit_.T)
+    assert np.any(libsvm != pred[tied])

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
-from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRG, TSRGClassifier
-from cdmer.errors import ConvergenceWarning, InputError
+from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRG, TSRGClassifier, tsrg_path
+from cdmer.errors import ConvergenceWarning, InputError, NotFittedError
 
 
 def _data(ns=12, nt=9, d=15, seed=0):
@@ -21,7 +21,9 @@ def _data(ns=12, nt=9, d=15, seed=0):
 
 def _kernels(Xs, Xt, kernel):
     """Paper notation (columns): Ks = [Kss; Kts], Kt = [Kst; Ktt], dk."""
-    k = linear_kernel if kernel == "linear" else (lambda a, b: rbf_kernel(a, b, gamma=1.0 / Xs.shape[1]))
+    # gamma=None: 1 / (d var) of the pooled samples (the rule of cdmer.adaptation.kernels)
+    gamma = 1.0 / (Xs.shape[1] * np.concatenate([Xs, Xt]).var())
+    k = linear_kernel if kernel == "linear" else (lambda a, b: rbf_kernel(a, b, gamma=gamma))
     Ks = np.vstack([k(Xs, Xs), k(Xt, Xs)])
     Kt = np.vstack([k(Xs, Xt), k(Xt, Xt)])
     dk = Ks @ np.ones(len(Xs)) / len(Xs) - Kt @ np.ones(len(Xt)) / len(Xt)
@@ -187,9 +189,12 @@ def test_bad_domains(Xs, Xt, field):
 
 
 @pytest.mark.parametrize("kwargs,field,text", [
-    ({"kernel": "sigmoid"}, "kernel", "unknown kernel 'sigmoid'"),
-    ({"solver": "admm"}, "solver", "unknown solver 'admm'"),
-    ({"mu": -1.0}, "mu", "mu must be"),
+    ({"kernel": "sigmoid"}, "kernel", "TSRG: kernel must be a str among .*; got 'sigmoid'"),
+    ({"solver": "admm"}, "solver", "TSRG: solver must be a str among .*; got 'admm'"),
+    ({"mu": -1.0}, "mu", "TSRG: mu must be"),
+    ({"max_iter": 5.0}, "max_iter", "TSRG: max_iter must be an int"),
+    ({"degree": 0}, "degree", "TSRG: degree must be"),
+    ({"gamma": 0.0}, "gamma", "TSRG: gamma must be"),
 ])
 def test_bad_parameters(kwargs, field, text):
     Xs, Xt, _ = _data()
@@ -202,47 +207,72 @@ def test_classifier_trains_svm_on_original_source():
     Xs, Xt, ys = _data(seed=4)
     clf = TSRGClassifier(lam=1.0, mu=0.05).fit(Xs, ys, Xt)
     _, Kt, _ = _kernels(Xs, Xt, "linear")
-    svm = SVC(kernel="linear", C=1.0).fit(Xs, ys)
+    svm = SVC(kernel="linear", C=1.0, break_ties=True).fit(Xs, ys)
     Z = (clf.tsrg_.P_.T @ Kt).T
     np.testing.assert_array_equal(clf.predict(Xt), svm.predict(Z))
     np.testing.assert_allclose(clf.decision_function(Xt), svm.decision_function(Z), rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("solver", ["ialm", "exact"])
-def test_grid_predict_equals_pointwise_fit(solver):
+def test_path_equals_pointwise_fit(solver):
+    # tsrg_path: one call for one lambda and several mus gives, for every mu, what
+    # TSRG(lam, mu).fit(Xs, Xt).transform(Xt) gives (same minimiser for "exact").
     Xs, Xt, ys = _data(seed=5)
-    grid = [{"lam": 0.1, "mu": 0.05}, {"lam": 0.1, "mu": 0.5}, {"lam": 10.0, "mu": 0.01}, {"lam": 0.1, "mu": 0.002}]
-    calls = []
-    out = list(TSRGClassifier.grid_predict(Xs, ys, Xt, grid, solver=solver, progress=lambda: calls.append(1)))
-    assert len(out) == len(grid) == len(calls)
-    assert sorted((p["lam"], p["mu"]) for p, _, _ in out) == sorted((p["lam"], p["mu"]) for p in grid)
-    Ks, _, dk = _kernels(Xs, Xt, "linear")
-    for params, y_pred, info in out:
-        clf = TSRGClassifier(solver=solver, **params).fit(Xs, ys, Xt)
-        assert info["solver"] == solver and info["converged"]
-        np.testing.assert_array_equal(y_pred, clf.predict(Xt))
+    lam, mus = 0.1, [0.05, 0.5, 0.002]
+    Zt, info = tsrg_path(Xs, Xt, lam, mus, solver=solver)
+    assert len(Zt) == len(info) == len(mus)
+    Ks, Kt, dk = _kernels(Xs, Xt, "linear")
+    for mu, z, inf in zip(mus, Zt, info):
+        model = TSRG(lam=lam, mu=mu, solver=solver).fit(Xs, Xt)
+        assert inf["solver"] == solver and inf["converged"] and inf["time_s"] > 0
         if solver == "ialm":
-            assert info["n_iter"] == clf.tsrg_.n_iter_
-            assert info["objective"] == pytest.approx(clf.tsrg_.objective_, rel=1e-12)
+            np.testing.assert_allclose(z, model.transform(Xt), rtol=1e-10, atol=1e-12)
+            assert inf["n_iter"] == model.n_iter_
         else:
-            # one path per lambda for all its mus: the same minimiser as a single fit
-            f = _objective(Xs, Ks, dk, clf.tsrg_.P_, params["lam"], params["mu"])
-            assert info["objective"] == pytest.approx(f, rel=1e-9)
-            viol, scale = _kkt_violation(Xs, Ks, dk, clf.tsrg_.P_, params["lam"], params["mu"])
-            assert info["kkt_violation"] <= 1e-6 and viol.max() <= 1e-6 * params["mu"] + 1e-13 * scale
-            assert info["time_s"] > 0
+            # the path's P is not returned; its objective and KKT check against the single fit's P
+            f = _objective(Xs, Ks, dk, model.P_, lam, mu)
+            assert inf["objective"] == pytest.approx(f, rel=1e-9)
+            viol, scale = _kkt_violation(Xs, Ks, dk, model.P_, lam, mu)
+            assert inf["kkt_violation"] <= 1e-6 and viol.max() <= 1e-6 * mu + 1e-13 * scale
+            np.testing.assert_allclose(z, (model.P_.T @ Kt).T, rtol=1e-6, atol=1e-8 * np.abs(z).max())
 
 
-def test_grid_predict_honours_a_points_solver():
-    # the evaluation protocol's overrides put {"solver": "exact"} into every point
-    Xs, Xt, ys = _data(seed=8)
-    grid = [{"lam": 1.0, "mu": 0.07, "solver": "exact"}, {"lam": 1.0, "mu": 0.07}]
-    out = list(TSRGClassifier.grid_predict(Xs, ys, Xt, grid))
-    assert sorted(info["solver"] for _, _, info in out) == ["exact", "ialm"]
-    for params, y_pred, info in out:
-        clf = TSRGClassifier(**params).fit(Xs, ys, Xt)
-        np.testing.assert_array_equal(y_pred, clf.predict(Xt))
-        assert info["objective"] == pytest.approx(clf.tsrg_.objective_, rel=1e-9)
+def test_path_validates_every_mu():
+    Xs, Xt, _ = _data()
+    with pytest.raises(InputError, match="TSRG: mu must be") as err:
+        tsrg_path(Xs, Xt, 1.0, [0.1, -1.0])
+    assert err.value.field == "mu"
+
+
+def test_gamma_none_is_the_scale_rule():
+    # gamma=None: 1 / (d var([Xs; Xt])), computed here independently.
+    Xs, Xt, _ = _data(seed=2)
+    Xs = 3.0 * Xs
+    model = TSRG(kernel="rbf", lam=1.0, mu=0.1).fit(Xs, Xt)
+    expected = 1.0 / (Xs.shape[1] * np.var(np.vstack([Xs, Xt])))
+    assert model.gamma_ == pytest.approx(expected, rel=1e-12)
+    explicit = TSRG(kernel="rbf", gamma=expected, lam=1.0, mu=0.1).fit(Xs, Xt)
+    np.testing.assert_allclose(model.transform(Xt), explicit.transform(Xt), rtol=1e-12)
+    assert TSRG().fit(Xs, Xt).gamma_ is None  # linear kernel: no gamma
+
+
+def test_not_fitted_and_n_features():
+    Xs, Xt, ys = _data()
+    for est, method in ((TSRG(), "transform"), (TSRGClassifier(), "predict"), (TSRGClassifier(), "decision_function")):
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(Xt)
+    model = TSRG().fit(Xs, Xt)
+    assert model.n_features_in_ == Xs.shape[1]
+    with pytest.raises(InputError, match="X has 4 features, but TSRG is expecting 15") as err:
+        model.transform(Xt[:, :4])
+    assert err.value.field == "X"
+
+
+def test_string_features_raise_input_error():
+    Xs, Xt, _ = _data()
+    with pytest.raises(InputError, match="TSRG") as err:
+        TSRG().fit(Xs.astype(str).astype(object) + "x", Xt)
+    assert err.value.field == "Xs"
 
 
 def test_param_grid():

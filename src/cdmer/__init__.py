@@ -5,8 +5,9 @@ Target Sample Re-Generator for Cross-Database Micro-Expression Recognition",
 ACM MM 2017, with its LBP-TOP features, its comparison methods (linear SVM,
 KMM, KLIEP, uLSIF, STM) and its evaluation protocol.
 
-The package is layered: ``io`` -> ``features`` -> ``adaptation`` ->
-``evaluation`` -> ``cli``; each layer imports only from the layers before it.
+The package is layered: ``io`` -> ``features`` -> ``adaptation`` (array API)
+-> ``da`` (skada / scikit-learn layer, registry) -> ``evaluation`` -> ``cli``;
+each layer imports only from the layers before it (docs/architecture.md).
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -16,13 +17,14 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from cdmer.errors import CdmerError, InputError
+from cdmer.errors import CdmerError, InputError, NotFittedError
 from cdmer.io.featureset import FeatureSet, CLASS_NAMES
 
 __all__ = [
     "__version__",
     "CdmerError",
     "InputError",
+    "NotFittedError",
     "FeatureSet",
     "CLASS_NAMES",
     "TSRG",
@@ -30,6 +32,10 @@ __all__ = [
     "KLIEP",
     "ULSIF",
     "STM",
+    "DRFST",
+    "DRLS",
+    "TGSR",
+    "GFK",
     "lbp_top",
 ]
 
@@ -41,7 +47,7 @@ def __getattr__(name):
         from cdmer.adaptation.tsrg import TSRG
 
         return TSRG
-    if name in ("KMM", "KLIEP", "ULSIF", "STM"):
+    if name in ("KMM", "KLIEP", "ULSIF", "STM", "DRFST", "DRLS", "TGSR", "GFK"):
         from cdmer import adaptation
 
         return getattr(adaptation, name)

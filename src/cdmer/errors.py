@@ -36,5 +36,27 @@ class InputError(CdmerError, ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class InputTypeError(InputError, TypeError):
+    """Bad user input of the wrong type, e.g. feature arrays holding strings or objects.
+
+    Both an :class:`InputError` and a :class:`TypeError` (scikit-learn's
+    convention for values that cannot be converted to numbers).
+    """
+
+
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at its iteration cap before its tolerance."""
+
+
+try:  # scikit-learn is a dependency of every estimator; errors.py stays importable without it
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+except ImportError:  # pragma: no cover
+    _SklearnNotFittedError = AttributeError
+
+
+class NotFittedError(CdmerError, _SklearnNotFittedError):
+    """An estimator was used (predict, transform, ...) before ``fit``.
+
+    A subclass of :class:`sklearn.exceptions.NotFittedError`, so that
+    scikit-learn's and skada's tools recognise it.
+    """

@@ -4,30 +4,45 @@
   quadratic program of Huang et al. (NIPS 2006, section 3), used by
   :class:`~cdmer.adaptation.kmm.KMM` and, with an extra linear term, by the
   weight step of :class:`~cdmer.adaptation.stm.STM`.
-- :func:`fit_weighted_svm` and :class:`LinearSVM`: the paper's linear SVM
-  (section 4.1 (2)) trained with one importance weight per source sample.
+- :func:`fit_weighted_svm` and :class:`PaperSVM`: the paper's linear SVM
+  (section 4.1 (2), :class:`~cdmer.adaptation.base.LinearSVM`) trained with
+  one importance weight per source sample, zero-weight samples and classes
+  left out (the same rule for the array API and the skada pipelines).
 - :func:`gaussian_design` and :func:`median_distance`: the Gaussian basis
   centred on target samples used by KLIEP and uLSIF.
 - :class:`WeightedSVMClassifier`: ``predict`` / ``decision_function`` through
-  the fitted SVM.
+  the fitted SVM; :class:`ImportanceWeightedSVM`: weights, then the SVM.
 
 The QP is solved with Clarabel (an interior-point solver for convex conic
 programs, maintained by the Oxford control group) through ``qpsolvers``: it is
 a declared dependency of cdmer, it reports a status that separates "solved"
 from "infeasible" and "stopped early", and its supernodal ``faer`` factorisation
-solves the dense 1000-sample KMM problem in about two seconds (docs/baselines.md).
+is fast on the dense 1000-sample KMM problem (timings in docs/baselines.md).
 """
 
 import warnings
+from numbers import Real
 
 import numpy as np
 import qpsolvers
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics.pairwise import euclidean_distances, rbf_kernel
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from cdmer.adaptation.base import LinearSVM, check_domains
-from cdmer.errors import CdmerError, ConvergenceWarning, InputError
+from cdmer.adaptation.base import LinearSVM, check_domains, check_features, validate_params
+from cdmer.adaptation.kernels import resolve_gamma
+from cdmer.errors import CdmerError, ConvergenceWarning, InputError, NotFittedError
+
+#: Parameter constraints shared by the KMM-type weightings (KMM, STM).
+KMM_CONSTRAINTS = {
+    "B": [Interval(Real, 0, None, closed="neither")],
+    "eps": [Interval(Real, 0, None, closed="left"), None],
+    "kernel": [StrOptions({"linear", "rbf"})],
+    "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    "C": [Interval(Real, 0, None, closed="neither")],
+    "solver_options": [dict, None],
+}
 
 #: Clarabel statuses after which the last iterate is usable (with a warning).
 _STOPPED_EARLY = {"AlmostSolved", "MaxIterations", "MaxTime", "InsufficientProgress"}
@@ -48,16 +63,13 @@ def default_eps(ns):
 
 
 def check_kmm_params(B, eps, ns, method):
-    """Validate ``B`` and ``eps`` for ``ns`` source samples; return ``eps``.
+    """The sum tolerance for ``ns`` source samples (default :func:`default_eps`); check feasibility.
 
-    The constraints ``0 <= b_i <= B`` and ``|sum(b) - ns| <= ns * eps`` are
-    feasible exactly when ``B >= 1 - eps``.
+    ``B`` and ``eps`` are checked by the estimator's parameter constraints;
+    here only what depends on the data: the constraints ``0 <= b_i <= B`` and
+    ``|sum(b) - ns| <= ns * eps`` are feasible exactly when ``B >= 1 - eps``.
     """
-    if not np.isfinite(B) or B <= 0:
-        raise InputError(f"{method}: the weight bound must be a positive number, got {B!r}", field="B")
     eps = default_eps(ns) if eps is None else float(eps)
-    if not np.isfinite(eps) or eps < 0:
-        raise InputError(f"{method}: the sum tolerance must be a non-negative number, got {eps!r}", field="eps")
     if B < 1.0 - eps:
         raise InputError(f"{method}: the weight constraints are infeasible: weights at most B = {B:g} "
                          f"cannot sum to at least ns * (1 - eps) = {ns * (1.0 - eps):g}; "
@@ -91,15 +103,8 @@ def kmm_terms(Xs, Xt, kernel, gamma, method):
             return None, np.ascontiguousarray(Xs.T), kappa, None
         return Xs @ Xs.T, None, kappa, None
     if kernel == "rbf":
-        if gamma is None:
-            # scikit-learn's "scale" rule on the pooled samples.
-            var = np.concatenate([Xs, Xt]).var()
-            if var == 0:
-                raise InputError(f"{method}: all samples are identical; an RBF width cannot be chosen "
-                                 "from the data (give gamma)", field="Xs")
-            gamma = 1.0 / (d * var)
-        if not np.isfinite(gamma) or gamma <= 0:
-            raise InputError(f"{method}: gamma must be a positive number, got {gamma!r}", field="gamma")
+        # The one gamma=None rule of cdmer (kernels.py): 1 / (d var) of the pooled samples.
+        gamma = resolve_gamma(gamma, kernel, np.concatenate([Xs, Xt]), method)
         K = rbf_kernel(Xs, Xs, gamma=gamma)
         kappa = ns / nt * rbf_kernel(Xs, Xt, gamma=gamma).sum(axis=1)
         return K, None, kappa, float(gamma)
@@ -200,21 +205,13 @@ ZERO_WEIGHT = 1e-6
 CLASS_MASS_FLOOR = 1e-4
 
 
-def fit_weighted_svm(Xs, ys, weights, method, C=1.0, tol=None):
-    """Train the paper's linear SVM with one weight per source sample.
+def weighted_subset(ys, weights, method):
+    """The samples the weighted SVM is trained on: the rule of :func:`fit_weighted_svm`.
 
-    LIBSVM multiplies ``C`` by each sample's weight. Samples of weight zero
-    have no influence on the solution (their dual variable is bounded by
-    ``0``) and are left out; weights below :data:`ZERO_WEIGHT` times the
-    largest count as zero. A class whose weights are all zero (its share of
-    the total weight below :data:`CLASS_MASS_FLOOR`) cannot be learned: it is
-    dropped with a warning naming it; if fewer than two classes keep a
-    positive weight, :class:`CdmerError` is raised.
-
-    Returns a fitted :class:`LinearSVM`.
+    Returns a boolean mask over the samples; raises / warns as described there.
     """
     weights = np.asarray(weights, dtype=float)
-    if weights.shape != (Xs.shape[0],) or not np.all(np.isfinite(weights)):
+    if weights.shape != (ys.shape[0],) or not np.all(np.isfinite(weights)):
         raise CdmerError(f"{method}: the importance weights are not finite (one per source sample expected)")
     if np.any(weights < 0):
         raise CdmerError(f"{method}: negative importance weights (min {weights.min():g})")
@@ -232,8 +229,87 @@ def fit_weighted_svm(Xs, ys, weights, method, C=1.0, tol=None):
     if lost:
         warnings.warn(f"{method}: every source sample of class {', '.join(map(repr, lost))} got zero "
                       "weight; the classifier is trained without that class and will never predict it",
-                      UserWarning, stacklevel=3)
-    return LinearSVM(C, tol).fit(Xs[keep], ys[keep], sample_weight=weights[keep])
+                      UserWarning, stacklevel=4)
+    return keep
+
+
+def fit_weighted_svm(Xs, ys, weights, method, C=1.0, tol=None):
+    """Train the paper's linear SVM with one weight per source sample.
+
+    LIBSVM multiplies ``C`` by each sample's weight. Samples of weight zero
+    have no influence on the solution (their dual variable is bounded by
+    ``0``) and are left out; weights below :data:`ZERO_WEIGHT` times the
+    largest count as zero. A class whose weights are all zero (its share of
+    the total weight below :data:`CLASS_MASS_FLOOR`) cannot be learned: it is
+    dropped with a warning naming it; if fewer than two classes keep a
+    positive weight, :class:`CdmerError` is raised.
+
+    Returns a fitted :class:`~cdmer.adaptation.base.LinearSVM`.
+    """
+    weights = np.asarray(weights, dtype=float)
+    keep = weighted_subset(ys, weights, method)
+    return LinearSVM(C=C, tol=tol).fit(Xs[keep], ys[keep], sample_weight=weights[keep])
+
+
+class PaperSVM(ClassifierMixin, BaseEstimator):
+    """The paper's linear SVM with importance weights: a plain scikit-learn classifier.
+
+    ``fit(X, y, sample_weight=None)``: without weights, the
+    :class:`~cdmer.adaptation.base.LinearSVM`; with weights, the rule of
+    :func:`fit_weighted_svm` (zero-weight samples and classes left out). It
+    is the final estimator of the reweighting pipelines of :mod:`cdmer.da`
+    (KMM, KLIEP, uLSIF), which therefore predict exactly as the array API.
+
+    Parameters
+    ----------
+    C : float
+        Penalty (paper: 1).
+    tol : float or None
+        LIBSVM's stopping tolerance (None: its default).
+
+    Attributes
+    ----------
+    svm_ : LinearSVM
+        The SVM trained on the kept samples.
+    classes_ : ndarray
+        Classes it can predict (a class whose weights are all zero is not among them).
+    n_features_in_ : int
+    """
+
+    _parameter_constraints = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, C=1.0, tol=None):
+        self.C = C
+        self.tol = tol
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on samples ``X`` (rows), labels ``y`` and optional importance weights."""
+        validate_params(self)
+        X, y, _ = check_domains(X, y, None, "PaperSVM")
+        if sample_weight is None:
+            self.svm_ = LinearSVM(C=self.C, tol=self.tol).fit(X, y)
+        else:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (X.shape[0],):
+                raise InputError(f"PaperSVM: sample_weight.shape == {sample_weight.shape}, expected "
+                                 f"{(X.shape[0],)}", field="sample_weight")
+            self.svm_ = fit_weighted_svm(X, y, sample_weight, "PaperSVM", C=self.C, tol=self.tol)
+        self.classes_ = self.svm_.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X):
+        """Decision values of the SVM (see :meth:`LinearSVM.decision_function`)."""
+        X = check_features(self, X, "svm_")
+        return self.svm_.decision_function(X)
+
+    def predict(self, X):
+        """Labels: the class of largest decision value (the tie rule of :class:`LinearSVM`)."""
+        X = check_features(self, X, "svm_")
+        return self.svm_.predict(X)
 
 
 def median_distance(sq_dist, method):
@@ -274,9 +350,6 @@ def gaussian_design(sq_dist, sigma):
 
 def choose_centers(Xt, n_centers, rng, method):
     """At most ``n_centers`` target samples drawn without replacement (random order)."""
-    if int(n_centers) < 1:
-        raise InputError(f"{method}: n_centers must be a positive integer, got {n_centers!r}",
-                         field="n_centers")
     index = rng.permutation(Xt.shape[0])[: min(int(n_centers), Xt.shape[0])]
     return index
 
@@ -285,46 +358,53 @@ class WeightedSVMClassifier(BaseEstimator):
     """``predict`` and ``decision_function`` through the fitted ``svm_``.
 
     Parameters come from ``__init__`` (``get_params`` / ``set_params`` /
-    ``clone`` work as in scikit-learn).
+    ``clone`` work as in scikit-learn); subclasses set ``method`` (the name
+    in messages).
     """
+
+    method = ""
 
     def predict(self, X):
         """Predicted class names of the samples (rows) of ``X``."""
-        self._check_fitted()
-        return self.svm_.predict(np.asarray(X, dtype=np.float64))
+        X = check_features(self, X, "svm_", self.method)
+        return self.svm_.predict(X)
 
     def decision_function(self, X):
         """The SVM's decision values (scikit-learn's one-vs-rest shape)."""
-        self._check_fitted()
-        return self.svm_.decision_function(np.asarray(X, dtype=np.float64))
-
-    def _check_fitted(self):
-        if not hasattr(self, "svm_"):
-            raise CdmerError(f"{type(self).__name__}: call fit(Xs, ys, Xt) before predicting")
+        X = check_features(self, X, "svm_", self.method)
+        return self.svm_.decision_function(X)
 
 
 class ImportanceWeightedSVM(WeightedSVMClassifier):
     """Importance weighting, then the weighted SVM: the shape of KMM, KLIEP and uLSIF.
 
-    Subclasses set ``method`` (the name in messages) and implement
-    ``_fit_weights(Xs, Xt)``, which sets ``weights_``; ``_svm_weights()``
-    gives the sample weights the SVM is trained with.
+    Subclasses implement ``_fit_weights(Xs, Xt)``, which sets ``weights_``;
+    ``_svm_weights()`` gives the sample weights the SVM is trained with.
     """
-
-    method = ""
 
     def fit(self, Xs, ys, Xt):
         """Learn the weights from ``Xs`` and ``Xt``, then the weighted SVM on ``(Xs, ys)``."""
+        validate_params(self)
         Xs, ys, Xt = check_domains(Xs, ys, Xt, self.method)
         self._fit_weights(Xs, Xt)
         self.svm_ = fit_weighted_svm(Xs, ys, self._svm_weights(), self.method, C=self.C)
         self.classes_ = self.svm_.classes_
+        self.n_features_in_ = Xs.shape[1]
         return self
 
     def fit_weights(self, Xs, Xt):
-        """Learn only the importance weights (no classifier)."""
+        """Learn only the importance weights (no classifier); returns ``self``."""
+        validate_params(self)
         Xs, _, Xt = check_domains(Xs, None, Xt, self.method)
-        return self._fit_weights(Xs, Xt)
+        self._fit_weights(Xs, Xt)
+        self.n_features_in_ = Xs.shape[1]
+        return self
+
+    def svm_weights(self):
+        """The weights the SVM is trained with (``weights_``, rescaled by uLSIF when normalising)."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first")
+        return self._svm_weights()
 
     def _svm_weights(self):
         return self.weights_
@@ -335,5 +415,5 @@ class GaussianImportance:
 
     def importance(self, X):
         """The estimated importance ``w(x)`` at the rows of ``X``."""
-        X = np.asarray(X, dtype=np.float64)
+        X = check_features(self, X, "alpha_", self.method)
         return gaussian_design(squared_distances(X, self.centers_), self.sigma_) @ self.alpha_

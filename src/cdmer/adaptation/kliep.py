@@ -10,7 +10,10 @@ KLIEP: the Gaussian width is chosen by the original's likelihood
 cross-validation on the target.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
 from cdmer.adaptation._weighted import (
@@ -24,7 +27,7 @@ from cdmer.adaptation._weighted import (
 from cdmer.errors import InputError
 
 #: Nothing is searched (section 4.1 (4): "for KLIEP, no parameter needs be set").
-PARAM_GRID = [{}]
+PARAM_GRID = ({},)
 #: Width by likelihood cross-validation, 100 centres, seed 0.
 FIXED_PARAMS = {}
 
@@ -60,12 +63,11 @@ class KLIEP(GaussianImportance, ImportanceWeightedSVM):
     tries step sizes 1e3, 1e2, ..., 1e-3 in one pass, up to 100 steps each,
     moving to the next size at the first step that fails. That pass can stall
     at its start: a target sample far from every centre makes the gradient so
-    large that even the smallest step overshoots (on a one-dimensional
-    example the mean log-likelihood stayed at -0.29 where the optimum, found
-    by SLSQP, is 0.53). Here the same decade step sizes adapt in both
-    directions: divided by 10 after a failed step (down to 1e-12), multiplied
-    by 10 after three successes, until an accepted step gains less than 1e-9
-    (relative); the example then reaches 0.526 in under 1000 steps.
+    large that even the smallest step overshoots (docs/baselines.md shows it
+    on a one-dimensional example). Here the same decade step sizes adapt in
+    both directions: divided by 10 after a failed step (down to 1e-12),
+    multiplied by 10 after three successes, until an accepted step gains
+    less than 1e-9 (relative).
 
     The width is chosen by likelihood cross-validation (NIPS 2007, Figure
     2): the target samples are split into ``n_folds`` folds; the score of a
@@ -80,17 +82,15 @@ class KLIEP(GaussianImportance, ImportanceWeightedSVM):
     split (from the seed) serves all candidates, so that they are compared
     on the same folds; (iii) the original scores each fold with a model whose
     centres include the held-out samples themselves. When every target
-    sample is a centre (``nt <= n_centers``, as for SMIC's 71 clips) that
-    makes the held-out likelihood grow without bound as the width shrinks
-    (on CASME2 -> SMIC_VIS it climbed to 171 at 0.1 median distances, then
-    underflowed) and the search ends at a width where one source sample
-    takes all the weight. Here the model scored on a fold uses only the
-    centres outside that fold (the final model uses all of them). Even so,
-    on CASME2 -> SMIC_VIS the held-out likelihood keeps rising as the width
-    shrinks, because the domains are apart (a target clip's nearest target
-    neighbour is at a median 1.7, its nearest source clip at 3.0): the
-    weights then sit on a few source clips and a class can lose all its
-    weight (a warning; see :func:`~cdmer.adaptation._weighted.fit_weighted_svm`).
+    sample is a centre (``nt <= n_centers``) that makes the held-out
+    likelihood grow without bound as the width shrinks, and the search ends
+    at a width where one source sample takes all the weight. Here the model
+    scored on a fold uses only the centres outside that fold (the final
+    model uses all of them). When the domains are far apart the held-out
+    likelihood can still rise as the width shrinks: the weights then sit on
+    a few source samples and a class can lose all its weight (a warning; see
+    :func:`~cdmer.adaptation._weighted.fit_weighted_svm`; measured on the
+    real features in docs/baselines.md).
 
     The weighted SVM is trained with ``sample_weight = w(xs_i)``, whose mean
     over the source is 1 by the constraint, so C keeps its meaning.
@@ -125,6 +125,13 @@ class KLIEP(GaussianImportance, ImportanceWeightedSVM):
     """
 
     method = "KLIEP"
+    _parameter_constraints = {
+        "sigma": [Interval(Real, 0, None, closed="neither"), None],
+        "n_centers": [Interval(Integral, 1, None, closed="left")],
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(self, sigma=None, n_centers=100, n_folds=5, C=1.0, random_state=0):
         self.sigma = sigma
@@ -143,7 +150,7 @@ class KLIEP(GaussianImportance, ImportanceWeightedSVM):
         self.cv_scores_ = {}
         if self.sigma is None:
             folds = int(self.n_folds)
-            if folds < 2 or folds > nt:
+            if folds > nt:
                 raise InputError(f"KLIEP: n_folds must be between 2 and the number of target samples ({nt}), "
                                  f"got {self.n_folds!r}", field="n_folds")
             scale = median_distance((d2_s, d2_t), "KLIEP")
@@ -154,8 +161,6 @@ class KLIEP(GaussianImportance, ImportanceWeightedSVM):
             with threadpool_limits(limits=1, user_api="blas"):
                 self.sigma_ = scale * self._search_width(d2_s, d2_t, fold_of, folds, scale, center_index)
         else:
-            if not np.isfinite(self.sigma) or self.sigma <= 0:
-                raise InputError(f"KLIEP: sigma must be a positive number, got {self.sigma!r}", field="sigma")
             self.sigma_ = float(self.sigma)
         A_s = gaussian_design(d2_s, self.sigma_)
         A_t = gaussian_design(d2_t, self.sigma_)

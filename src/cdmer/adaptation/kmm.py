@@ -7,6 +7,7 @@ sqrt(ns)``, and the weighted linear SVM (C = 1) as classifier.
 """
 
 from cdmer.adaptation._weighted import (
+    KMM_CONSTRAINTS,
     ImportanceWeightedSVM,
     check_kmm_params,
     kmm_terms,
@@ -16,7 +17,7 @@ from cdmer.adaptation._weighted import (
 )
 
 #: Nothing is searched: the paper fixes B and eps (section 4.1 (3)).
-PARAM_GRID = [{}]
+PARAM_GRID = ({},)
 #: The paper's setting, chosen without target labels.
 FIXED_PARAMS = {}
 
@@ -54,8 +55,8 @@ class KMM(ImportanceWeightedSVM):
     kernel : {"linear", "rbf"}
         The paper uses the linear kernel for every method (section 4.1 (2)).
     gamma : float or None
-        RBF parameter ``k(x, y) = exp(-gamma ||x - y||^2)``; ``None`` is
-        scikit-learn's "scale" rule ``1 / (d * var)`` on the pooled samples.
+        RBF parameter ``k(x, y) = exp(-gamma ||x - y||^2)``; ``None``: the
+        rule of :mod:`cdmer.adaptation.kernels`.
     C : float
         The SVM's C (paper: 1).
     solver_options : dict or None
@@ -71,10 +72,12 @@ class KMM(ImportanceWeightedSVM):
         ``1/2 b^T K b - kappa^T b`` at the solution.
     solver_status_ : str
         Clarabel's status.
-    svm_ : sklearn.svm.SVC
-        The weighted SVM.
+    svm_ : cdmer.adaptation.base.LinearSVM
+        The weighted SVM (trained on the samples of non-zero weight, see
+        :func:`~cdmer.adaptation._weighted.fit_weighted_svm`).
     classes_ : ndarray
         Classes the SVM can predict.
+    n_features_in_ : int
 
     Raises
     ------
@@ -86,6 +89,7 @@ class KMM(ImportanceWeightedSVM):
     """
 
     method = "KMM"
+    _parameter_constraints = dict(KMM_CONSTRAINTS)
 
     def __init__(self, B=1000.0, eps=None, kernel="linear", gamma=None, C=1.0, solver_options=None):
         self.B = B

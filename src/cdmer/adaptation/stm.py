@@ -9,10 +9,13 @@ KMM and searches the trade-off ``lambda``; its optima were 4, 0.04, 8, 0.02,
 """
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from cdmer.adaptation._weighted import (
+    KMM_CONSTRAINTS,
     WeightedSVMClassifier,
     check_kmm_params,
     fit_weighted_svm,
@@ -21,15 +24,15 @@ from cdmer.adaptation._weighted import (
     solve_kmm_qp,
     warn_if_degenerate,
 )
-from cdmer.adaptation.base import check_domains
-from cdmer.errors import ConvergenceWarning, InputError
+from cdmer.adaptation.base import check_domains, validate_params
+from cdmer.errors import ConvergenceWarning
 
 #: The paper's optimal lambdas (section 4.1 (4)(b), Exp.1 to Exp.6).
 PAPER_LAMBDAS = (4.0, 0.04, 8.0, 0.02, 15.0, 0.03)
 
 #: lambda searched by the protocol: 0.01 .. 100 (1-2-5 steps) plus the paper's optima.
-PARAM_GRID = [{"lam": float(lam)} for lam in sorted(
-    {round(m * 10.0 ** e, 10) for e in range(-2, 2) for m in (1, 2, 5)} | {100.0} | set(PAPER_LAMBDAS))]
+PARAM_GRID = tuple({"lam": float(lam)} for lam in sorted(
+    {round(m * 10.0 ** e, 10) for e in range(-2, 2) for m in (1, 2, 5)} | {100.0} | set(PAPER_LAMBDAS)))
 
 #: Without target labels: lambda = 1, the middle of the searched range.
 FIXED_PARAMS = {"lam": 1.0}
@@ -110,9 +113,21 @@ class STM(WeightedSVMClassifier):
         w-step, in order.
     n_iter_ : int
         Number of s-steps done.
-    eps_, gamma_, svm_, classes_
-        As for KMM.
+    eps_, gamma_, svm_, classes_, n_features_in_
+        As for KMM. ``predict`` is the argmax of ``decision_function`` (the
+        tie rule of :class:`~cdmer.adaptation.base.LinearSVM`).
     """
+
+    method = "STM"
+    _parameter_constraints = {
+        **KMM_CONSTRAINTS,
+        "lam": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="both")],
+        "init": [StrOptions({"ones", "kmm"})],
+        "warm_start": ["boolean"],
+        "svm_tol": [Interval(Real, 0, None, closed="neither")],
+    }
 
     def __init__(self, lam=1.0, C=1.0, B=1000.0, eps=None, kernel="linear", gamma=None, max_iter=10,
                  tol=1e-3, init="ones", warm_start=False, svm_tol=1e-3, solver_options=None):
@@ -131,13 +146,10 @@ class STM(WeightedSVMClassifier):
 
     def fit(self, Xs, ys, Xt):
         """Alternate the weighted SVM and the weight QP until the objective settles."""
+        validate_params(self)
         Xs, ys, Xt = check_domains(Xs, ys, Xt, "STM")
         ns = Xs.shape[0]
         lam = float(self.lam)
-        if not np.isfinite(lam) or lam <= 0:
-            raise InputError(f"STM: lam must be a positive number, got {self.lam!r}", field="lam")
-        if int(self.max_iter) < 0:
-            raise InputError(f"STM: max_iter must be >= 0, got {self.max_iter!r}", field="max_iter")
         self.eps_ = check_kmm_params(self.B, self.eps, ns, "STM")
         warn_if_degenerate(Xs, "STM")
         K, factor, kappa, self.gamma_ = kmm_terms(Xs, Xt, self.kernel, self.gamma, "STM")
@@ -177,6 +189,7 @@ class STM(WeightedSVMClassifier):
         self.objective_history_ = history
         self.svm_ = svm
         self.classes_ = svm.classes_
+        self.n_features_in_ = Xs.shape[1]
         return self
 
     def _initial_weights(self, K, factor, kappa, ns):
@@ -184,10 +197,8 @@ class STM(WeightedSVMClassifier):
             return np.clip(self.weights_, 0.0, self.B)
         if self.init == "ones":
             return np.ones(ns)
-        if self.init == "kmm":
-            s, _ = solve_kmm_qp(-kappa, self.B, self.eps_, "STM", K=K, factor=factor, options=self.solver_options)
-            return s
-        raise InputError(f"STM: init must be 'ones' or 'kmm', got {self.init!r}", field="init")
+        s, _ = solve_kmm_qp(-kappa, self.B, self.eps_, "STM", K=K, factor=factor, options=self.solver_options)
+        return s
 
     def _w_step(self, Xs, ys, s):
         with warnings.catch_warnings():

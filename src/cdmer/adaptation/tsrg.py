@@ -56,16 +56,18 @@ singular the minimiser may be non-unique; the two solvers therefore give
 different P and, in general, different predictions.
 """
 
-import numbers
 import time
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from cdmer.adaptation._tsrg_solvers import Problem, solve_exact, solve_ialm
-from cdmer.adaptation.base import check_domains, make_svm
-from cdmer.adaptation.kernels import check_kernel, kernel_matrix
-from cdmer.errors import ConvergenceWarning, InputError
+from cdmer.adaptation.base import check_domains, check_features, make_svm, validate_params
+from cdmer.adaptation.kernels import KERNELS, kernel_matrix, resolve_gamma
+from cdmer.errors import ConvergenceWarning, NotFittedError
 
 SOLVERS = ("ialm", "exact")
 
@@ -73,25 +75,35 @@ _LAMBDAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 _MUS = tuple([round(k * 0.001, 3) for k in range(1, 10)] + [round(k * 0.01, 2) for k in range(1, 10)]
              + [round(k * 0.1, 1) for k in range(1, 11)] + [float(k) for k in range(2, 11)])
 #: The authors' grid (their released example scripts): 7 lambdas x 37 mus.
-PARAM_GRID = [{"lam": lam, "mu": mu} for lam in _LAMBDAS for mu in _MUS]
+PARAM_GRID = tuple({"lam": lam, "mu": mu} for lam in _LAMBDAS for mu in _MUS)
 #: Label-free default: the grid centre (lambda = 1) and a small sparsity weight.
 FIXED_PARAMS = {"lam": 1.0, "mu": 0.01}
 
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+#: Parameters of eq. (7), its kernel and its solvers (scikit-learn's parameter validation).
+TSRG_CONSTRAINTS = {
+    "lam": [Interval(Real, 0, None, closed="left")],
+    "mu": [Interval(Real, 0, None, closed="left")],
+    "kernel": [StrOptions(set(KERNELS))],
+    "gamma": [_POSITIVE, None],
+    "degree": [Interval(Integral, 1, None, closed="left")],
+    "coef0": [Interval(Real, None, None, closed="neither")],
+    "solver": [StrOptions(set(SOLVERS))],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [_POSITIVE],
+    "kappa0": [_POSITIVE],
+    "rho": [Interval(Real, 1, None, closed="neither")],
+    "kappa_max": [_POSITIVE],
+    "tol_kkt": [Interval(Real, 0, None, closed="left")],
+}
 
-def _check_params(est):
-    name = type(est).__name__
-    for field in ("lam", "mu"):
-        v = getattr(est, field)
-        if not (isinstance(v, numbers.Real) and np.isfinite(v) and v >= 0):
-            raise InputError(f"{name}: {field} must be a finite number >= 0, got {v!r}", field=field)
-    if est.solver not in SOLVERS:
-        raise InputError(f"{name}: unknown solver {est.solver!r}; expected one of {', '.join(SOLVERS)}",
-                         field="solver")
-    check_kernel(est.kernel, est.gamma, est.degree, est.coef0, method=name)
 
-
-class TSRG:
+class TSRG(BaseEstimator):
     """Target Sample Re-Generator (eq. (7)); see the module docstring.
+
+    ``TSRG(lam, mu).fit(Xs, Xt).transform(X)``: ``fit`` learns ``P`` from
+    the source and target samples (rows), ``transform`` re-generates samples
+    of the target domain.
 
     Parameters
     ----------
@@ -99,17 +111,16 @@ class TSRG:
         lambda (MMD term) and mu (l1 sparsity) of eq. (7).
     kernel : {"linear", "rbf", "poly"}
         See :mod:`cdmer.adaptation.kernels`; ``gamma``, ``degree``, ``coef0``
-        as scikit-learn (``gamma=None`` is ``1 / d``).
+        as scikit-learn (``gamma=None``: the rule documented there).
     solver : {"ialm", "exact"}
     max_iter : int
         ``"ialm"``: iteration cap; with the default kappa schedule the ALM
         stops by itself once ``2 mu / kappa < tol``, after at most about
         ``log(2 mu / (tol kappa0)) / log(rho) + 1`` iterations.
         A :class:`~cdmer.errors.ConvergenceWarning` is raised when it is hit.
-        ``"exact"``: cap on the breakpoints of each column's path (real
-        LBP-TOP features need ~350 down to mu = 0.001); a capped column
-        goes to the polish, and the warning is raised only if the polish
-        does not reach ``tol_kkt`` (it then names the capped paths).
+        ``"exact"``: cap on the breakpoints of each column's path; a capped
+        column goes to the polish, and the warning is raised only if the
+        polish does not reach ``tol_kkt`` (it then names the capped paths).
     tol, kappa0, rho, kappa_max : float
         ALM settings (section 3.3; defaults of the authors' code).
     tol_kkt : float
@@ -121,6 +132,9 @@ class TSRG:
     P_ : ndarray (ns + nt, d)
     X_fit_ : ndarray (ns + nt, d)
         ``[Xs; Xt]``, needed to evaluate ``k(x)``.
+    gamma_ : float or None
+        The kernel parameter used (None for the linear kernel).
+    n_features_in_ : int
     n_iter_, converged_, objective_ : int, bool, float
         ``objective_`` is eq. (7) at ``P_``. For ``"exact"``, ``n_iter_`` is
         the largest number of path breakpoints over the columns and
@@ -130,7 +144,13 @@ class TSRG:
         eq. (7) over all entries of ``P_``, divided by mu.
     n_polished_ : int
         ``"exact"`` only: columns that needed the polish.
+
+    See Also
+    --------
+    tsrg_path : the re-generated targets for one lambda and many mus at once.
     """
+
+    _parameter_constraints = dict(TSRG_CONSTRAINTS)
 
     def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
                  max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
@@ -150,16 +170,17 @@ class TSRG:
 
     def fit(self, Xs, Xt):
         """Learn ``P`` from source ``Xs`` (ns, d) and target ``Xt`` (nt, d), rows = samples."""
-        _check_params(self)
+        validate_params(self)
         Xs, _, Xt = check_domains(Xs, None, Xt, "TSRG")
-        problem = Problem(Xs, Xt, self.kernel, self.gamma, self.degree, self.coef0)
-        self._fit_problem(problem)
+        self._fit_problem(_problem(Xs, Xt, self.get_params()))
         return self
 
     def _fit_problem(self, problem):
         lam, mu = float(self.lam), float(self.mu)
         self.X_fit_ = problem.X_fit
         self.n_source_ = problem.ns
+        self.n_features_in_ = problem.X_fit.shape[1]
+        self.gamma_ = problem.gamma_
         if self.solver == "ialm":
             P, n_iter, converged = solve_ialm(problem, lam, mu, kappa0=self.kappa0, rho=self.rho,
                                               kappa_max=self.kappa_max, tol=self.tol, max_iter=self.max_iter)
@@ -178,21 +199,39 @@ class TSRG:
 
     def transform(self, X):
         """Re-generate samples: ``k(X, [Xs; Xt]) @ P_`` (rows in, rows out)."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.X_fit_.shape[1]:
-            raise InputError(f"TSRG: expected samples with {self.X_fit_.shape[1]} features, got shape {X.shape}",
-                             field="X")
-        if not np.all(np.isfinite(X)):
-            raise InputError("TSRG: contains NaN or inf", field="X")
-        return kernel_matrix(X, self.X_fit_, self.kernel, self.gamma, self.degree, self.coef0) @ self.P_
+        X = check_features(self, X, "P_", "TSRG")
+        return kernel_matrix(X, self.X_fit_, self.kernel, self.gamma_, self.degree, self.coef0) @ self.P_
+
+    def info(self):
+        """JSON-able summary of the fit: n_iter, converged, objective (and kkt_violation for "exact")."""
+        if not hasattr(self, "P_"):
+            raise NotFittedError("This TSRG instance is not fitted yet; call fit(Xs, Xt) first")
+        out = {"n_iter": int(self.n_iter_), "converged": bool(self.converged_),
+               "objective": float(self.objective_), "solver": self.solver}
+        if self.solver == "exact":
+            out["kkt_violation"] = float(self.kkt_violation_)
+        return out
 
 
-class TSRGClassifier:
+def _problem(Xs, Xt, params):
+    """The kernels of eq. (7) for ``[Xs; Xt]`` with gamma resolved by the one rule of kernels.py."""
+    kernel = params.get("kernel", "linear")
+    gamma = resolve_gamma(params.get("gamma"), kernel, np.concatenate([Xs, Xt]), "TSRG")
+    problem = Problem(Xs, Xt, kernel, gamma, params.get("degree", 3), params.get("coef0", 1.0))
+    problem.gamma_ = gamma
+    return problem
+
+
+class TSRGClassifier(BaseEstimator):
     """TSRG + the paper's SVM: trained on the original source, applied to re-generated targets.
 
     ``fit(Xs, ys, Xt)`` learns TSRG on (Xs, Xt) and a linear SVM (C) on
     (Xs, ys); ``predict(X)`` is ``svm_.predict(tsrg_.transform(X))``.
+    Parameters are those of :class:`TSRG` and the SVM's ``C``.
     """
+
+    method = "TSRG"
+    _parameter_constraints = {**TSRG_CONSTRAINTS, "C": [_POSITIVE]}
 
     def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
                  C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
@@ -211,77 +250,97 @@ class TSRGClassifier:
         self.kappa_max = kappa_max
         self.tol_kkt = tol_kkt
 
-    def _tsrg(self, **override):
-        params = dict(lam=self.lam, mu=self.mu, kernel=self.kernel, gamma=self.gamma, degree=self.degree,
-                      coef0=self.coef0, solver=self.solver, max_iter=self.max_iter, tol=self.tol,
-                      kappa0=self.kappa0, rho=self.rho, kappa_max=self.kappa_max, tol_kkt=self.tol_kkt)
-        params.update(override)
-        return TSRG(**params)
-
     def fit(self, Xs, ys, Xt):
+        """Learn TSRG from ``(Xs, Xt)`` and the paper's SVM from the labelled source ``(Xs, ys)``."""
+        validate_params(self)
         Xs, ys, Xt = check_domains(Xs, ys, Xt, "TSRG")
-        self.tsrg_ = self._tsrg().fit(Xs, Xt)
+        params = {k: v for k, v in self.get_params().items() if k != "C"}
+        self.tsrg_ = TSRG(**params).fit(Xs, Xt)
         self.svm_ = make_svm(self.C).fit(Xs, ys)
         self.classes_ = self.svm_.classes_
+        self.n_features_in_ = Xs.shape[1]
         return self
 
     def predict(self, X):
-        return self.svm_.predict(self.tsrg_.transform(X))
+        """Labels of the target samples ``X``: the SVM applied to their re-generated version."""
+        Z = self.transform(X)
+        return self.svm_.predict(Z)
 
     def decision_function(self, X):
-        return self.svm_.decision_function(self.tsrg_.transform(X))
+        """The SVM's decision values on the re-generated ``X``."""
+        Z = self.transform(X)
+        return self.svm_.decision_function(Z)
 
-    @classmethod
-    def grid_predict(cls, Xs, ys, Xt, params_list, *, solver="ialm", n_jobs=1, progress=None, **fixed):
-        """Predict the target ``Xt`` for every ``{"lam", "mu"}`` in ``params_list``.
-
-        Yields ``(params, y_pred, info)`` as results arrive, ``info`` =
-        ``{"n_iter", "converged", "objective", "time_s", "solver"}`` (plus
-        ``"kkt_violation"``, the largest KKT violation of eq. (7) / mu, for
-        ``"exact"``). The SVM is trained once; kernels and ``Ks Xs^T`` once
-        per call. ``"ialm"``: the eigendecomposition once per lambda, one ALM
-        run per point. ``"exact"``: ONE homotopy path per column and lambda
-        serves all the mus of that lambda (only the re-generated targets
-        ``Kt^T P`` are kept per mu, not P); ``time_s`` is then that lambda's
-        solve time divided equally among its points. Results equal those of
-        ``TSRGClassifier(**params).fit(...).predict(Xt)``.
-        A point may carry its own ``"solver"`` key (as the evaluation
-        protocol's overrides do); it takes precedence over ``solver``.
-        ``n_jobs > 1`` spreads lambdas over processes (joblib).
-        ``progress``, if given, is called with no argument after each point.
-        """
-        Xs, ys, Xt = check_domains(Xs, ys, Xt, "TSRG")
-        params_list = [dict(p) for p in params_list]
-        for p in params_list:
-            _check_params(cls(lam=p["lam"], mu=p["mu"], solver=p.get("solver", solver), **fixed))
-        svm = make_svm(fixed.get("C", 1.0)).fit(Xs, ys)
-        groups = {}
-        for i, p in enumerate(params_list):                # a point's own "solver" key overrides `solver`
-            groups.setdefault((float(p["lam"]), p.get("solver", solver)), []).append(i)
-        tasks = [(lam, how, [params_list[i] for i in idx]) for (lam, how), idx in groups.items()]
-        if n_jobs == 1 or len(tasks) == 1:
-            problem = Problem(Xs, Xt, **_kernel_args(fixed))
-            for lam, how, plist in tasks:
-                for params, z, info in _grid_lambda(problem, lam, plist, how, fixed):
-                    if progress is not None:
-                        progress()
-                    yield params, svm.predict(z), info
-            return
-        from joblib import Parallel, delayed
-        runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for results in runner(delayed(_grid_lambda_list)(Xs, Xt, lam, plist, how, fixed) for lam, how, plist in tasks):
-            for params, z, info in results:
-                if progress is not None:
-                    progress()
-                yield params, svm.predict(z), info
+    def transform(self, X):
+        """Re-generated target samples (what the SVM sees)."""
+        if not hasattr(self, "tsrg_"):
+            check_features(self, X, "tsrg_", "TSRG")
+        return self.tsrg_.transform(X)
 
 
-def _kernel_args(fixed):
-    return {k: fixed[k] for k in ("kernel", "gamma", "degree", "coef0") if k in fixed}
+def tsrg_path(Xs, Xt, lam, mus, *, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="exact",
+              max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
+    """Re-generated targets for one lambda and several mus, sharing the work (cf. scikit-learn's ``lasso_path``).
 
+    Solves eq. (7) at ``(lam, mu)`` for every ``mu`` in ``mus`` and returns
+    the re-generated target samples ``Kt^T P`` (what ``TSRG(lam, mu, ...).
+    fit(Xs, Xt).transform(Xt)`` returns), without storing ``P``. The kernels
+    and ``Ks Xs^T`` are computed once. ``"exact"``: ONE LARS-lasso homotopy
+    path per column of ``P`` serves all the mus (the path is piecewise
+    linear in mu, see the module docstring), so the cost is about that of
+    the smallest mu alone. ``"ialm"``: the eigendecomposition of the Q step
+    is shared; each mu is one ALM run (independent of the others).
 
-def _grid_lambda_list(Xs, Xt, lam, plist, solver, fixed):
-    return list(_grid_lambda(Problem(Xs, Xt, **_kernel_args(fixed)), lam, plist, solver, fixed))
+    Parameters
+    ----------
+    Xs, Xt : array-like (ns, d), (nt, d)
+        Source and target samples (rows).
+    lam : float
+        lambda of eq. (7).
+    mus : sequence of float
+        The mus, in any order (results follow that order).
+    kernel, gamma, degree, coef0, solver, max_iter, tol, kappa0, rho, kappa_max, tol_kkt
+        As for :class:`TSRG`.
+
+    Returns
+    -------
+    Zt : list of ndarray (nt, d)
+        The re-generated targets, one per mu.
+    info : list of dict
+        One per mu, JSON-able: ``n_iter``, ``converged``, ``objective``,
+        ``solver``, ``time_s`` (for ``"exact"``, the path's time divided
+        equally among the mus) and, for ``"exact"``, ``kkt_violation``.
+    """
+    mus = [float(m) for m in mus]
+    settings = dict(lam=lam, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0, solver=solver,
+                    max_iter=max_iter, tol=tol, kappa0=kappa0, rho=rho, kappa_max=kappa_max, tol_kkt=tol_kkt)
+    for mu in mus:
+        validate_params(TSRG(mu=mu, **settings))
+    Xs, _, Xt = check_domains(Xs, None, Xt, "TSRG")
+    problem = _problem(Xs, Xt, settings)
+    lam = float(lam)
+    if solver == "exact":
+        t0 = time.perf_counter()
+        res = solve_exact(problem, lam, mus, tol_kkt=tol_kkt, max_steps=max_iter)
+        _warn_exact(res, lam, tol_kkt, max_iter)
+        share = (time.perf_counter() - t0) / max(len(mus), 1)
+        n_iter = int(res.steps.max(initial=0))
+        Zt, info = [], []
+        for mu in mus:
+            k = int(np.flatnonzero(res.mus == mu)[0])
+            Zt.append(res.R[k])
+            info.append({"n_iter": n_iter, "converged": bool(res.kkt[k] <= tol_kkt),
+                         "objective": float(res.objective[k]), "time_s": share, "solver": solver,
+                         "kkt_violation": float(res.kkt[k])})
+        return Zt, info
+    Zt, info = [], []
+    for mu in mus:
+        est = TSRG(mu=mu, **settings)
+        t0 = time.perf_counter()
+        est._fit_problem(problem)
+        Zt.append(problem.Kt.T @ est.P_)
+        info.append({**est.info(), "time_s": time.perf_counter() - t0})
+    return Zt, info
 
 
 def _warn_exact(res, lam, tol_kkt, max_steps):
@@ -293,30 +352,3 @@ def _warn_exact(res, lam, tol_kkt, max_steps):
                       f"violation {res.kkt[k]:.3g} x mu > tol_kkt={tol_kkt}"
                       + (f" ({capped} paths stopped at the iteration cap max_iter={max_steps})" if capped else ""),
                       ConvergenceWarning, stacklevel=4)
-
-
-def _grid_lambda(problem, lam, plist, solver, fixed):
-    """Solve eq. (7) for one lambda and several mus; yield (params, regenerated Xt, info)."""
-    tsrg_args = {k: v for k, v in fixed.items() if k != "C"}
-    if solver == "exact":
-        est = TSRG(lam=lam, solver=solver, **tsrg_args)
-        t0 = time.perf_counter()
-        res = solve_exact(problem, lam, [float(p["mu"]) for p in plist], tol_kkt=est.tol_kkt,
-                          max_steps=est.max_iter)
-        _warn_exact(res, lam, est.tol_kkt, est.max_iter)
-        share = (time.perf_counter() - t0) / len(plist)
-        n_iter = int(res.steps.max(initial=0))
-        for params in plist:
-            k = int(np.flatnonzero(res.mus == float(params["mu"]))[0])
-            info = {"n_iter": n_iter, "converged": bool(res.kkt[k] <= est.tol_kkt),
-                    "objective": float(res.objective[k]), "time_s": share, "solver": solver,
-                    "kkt_violation": float(res.kkt[k])}
-            yield params, res.R[k], info
-        return
-    for params in plist:
-        est = TSRG(lam=lam, mu=float(params["mu"]), solver=solver, **tsrg_args)
-        t0 = time.perf_counter()
-        est._fit_problem(problem)
-        info = {"n_iter": est.n_iter_, "converged": est.converged_, "objective": est.objective_,
-                "time_s": time.perf_counter() - t0, "solver": solver}
-        yield params, problem.Kt.T @ est.P_, info

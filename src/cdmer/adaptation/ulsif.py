@@ -7,7 +7,10 @@ et al. 2017, section 4.1 (4)(a)) searches uLSIF's trade-off parameter
 Exp.1 to Exp.6.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from cdmer.adaptation._weighted import (
@@ -24,7 +27,7 @@ from cdmer.errors import InputError
 PAPER_LAMBDAS = (570.0, 36e5, 89.0, 1.0, 79.0, 42e5)
 
 #: lambda searched by the protocol: decades 1e-3 .. 1e7 plus the paper's optima.
-PARAM_GRID = [{"lam": float(lam)} for lam in sorted(set(np.logspace(-3, 7, 11).tolist()) | set(PAPER_LAMBDAS))]
+PARAM_GRID = tuple({"lam": float(lam)} for lam in sorted(set(np.logspace(-3, 7, 11).tolist()) | set(PAPER_LAMBDAS)))
 
 #: Without target labels: lambda and sigma by the original leave-one-out score.
 FIXED_PARAMS = {"lam": "loo"}
@@ -101,6 +104,14 @@ class ULSIF(GaussianImportance, ImportanceWeightedSVM):
     """
 
     method = "uLSIF"
+    _parameter_constraints = {
+        "lam": [Interval(Real, 0, None, closed="left"), StrOptions({"loo"})],
+        "sigma": [Interval(Real, 0, None, closed="neither"), None],
+        "n_centers": [Interval(Integral, 1, None, closed="left")],
+        "normalize": ["boolean"],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(self, lam="loo", sigma=None, n_centers=100, normalize=True, C=1.0, random_state=0):
         self.lam = lam
@@ -119,17 +130,7 @@ class ULSIF(GaussianImportance, ImportanceWeightedSVM):
     def _fit_weights(self, Xs, Xt):
         rng = np.random.default_rng(self.random_state)
         ns, nt = Xs.shape[0], Xt.shape[0]
-        if isinstance(self.lam, str):
-            if self.lam != "loo":
-                raise InputError(f"uLSIF: lam must be a non-negative number or 'loo', got {self.lam!r}",
-                                 field="lam")
-            lambdas = LOO_LAMBDAS
-        else:
-            lam = float(self.lam)
-            if not np.isfinite(lam) or lam < 0:
-                raise InputError(f"uLSIF: lam must be a non-negative number or 'loo', got {self.lam!r}",
-                                 field="lam")
-            lambdas = np.array([lam])
+        lambdas = LOO_LAMBDAS if isinstance(self.lam, str) else np.array([float(self.lam)])
         self.centers_ = Xt[choose_centers(Xt, self.n_centers, rng, "uLSIF")]
         d2_s = squared_distances(Xs, self.centers_)
         d2_t = squared_distances(Xt, self.centers_)
@@ -137,8 +138,6 @@ class ULSIF(GaussianImportance, ImportanceWeightedSVM):
             scale = median_distance((d2_s, d2_t), "uLSIF")
             sigmas = scale * LOO_WIDTHS
         else:
-            if not np.isfinite(self.sigma) or self.sigma <= 0:
-                raise InputError(f"uLSIF: sigma must be a positive number, got {self.sigma!r}", field="sigma")
             sigmas = np.array([float(self.sigma)])
         self.loo_scores_ = {}
         if sigmas.size * lambdas.size > 1:
