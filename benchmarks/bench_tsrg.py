@@ -1,8 +1,17 @@
-"""Time TSRG on CASME2 -> SMIC_VIS (real features) against a literal NumPy transcription.
+"""Time TSRG on real features against NumPy transcriptions of section 3.3.
 
-Usage: python benchmarks/bench_tsrg.py [--grid ialm|exact] [--skip-literal]
+Usage:
+    python benchmarks/bench_tsrg.py --alm [--repeat 3]       # one ALM fit vs the eigendecomposition transcription
+    python benchmarks/bench_tsrg.py [--grid ialm|exact] [--skip-literal]
 
-Prints: one ALM fit (fast vs the transcription of section 3.3 with
+``--alm`` (issue 11): one inexact-ALM fit ``TSRG(lam, mu).fit(Xs, Xt)``
+(the default solver) and :func:`eig_ialm` (eigendecompose A once, apply
+``(A + kappa/2 I)^-1`` through it, plain NumPy) side by side in one process,
+alternating, ``--repeat`` times each; prints the best time of each, their
+ratio, the iterations and the max relative difference of P. Default pair
+SMIC_VIS -> SMIC_NIR, lambda = 1, mu = 0.01.
+
+Without ``--alm`` (CASME2 -> SMIC_VIS): one ALM fit (fast vs the transcription of section 3.3 with
 np.linalg.solve every iteration, run in the same process) with the max
 relative difference of P; one exact fit (LARS-lasso homotopy) with its KKT
 violation; optionally the 259-point grid (for ``exact``: one path per
@@ -11,6 +20,7 @@ Numba kernels are compiled (or loaded from cache) on a tiny problem first.
 """
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
@@ -18,10 +28,62 @@ from pathlib import Path
 import numpy as np
 
 from cdmer.adaptation.tsrg import PARAM_GRID, TSRG, TSRGClassifier
+from cdmer.da.registry import evaluate_points, get_method
 from cdmer.evaluation.metrics import uar, war
 from cdmer.io.featureset import load_features
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-features"
+DATA = Path(os.environ.get("CDMER_REAL_FEATURES",
+                           Path(__file__).resolve().parents[2] / "shared" / "data" / "real-features"))
+
+
+def eig_ialm(Xs_rows, Xt_rows, lam, mu, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol=1e-8, max_iter=1000):
+    """Section 3.3 in plain NumPy: A = V diag(e) V^T once, Q = V diag(1/(e + kappa/2)) V^T M every iteration."""
+    Xall = np.vstack([Xs_rows, Xt_rows])
+    Ks, Kt = Xall @ Xs_rows.T, Xall @ Xt_rows.T
+    dk = Ks.mean(axis=1) - Kt.mean(axis=1)
+    e, V = np.linalg.eigh(Ks @ Ks.T + lam * np.outer(dk, dk))
+    VT = np.ascontiguousarray(V.T)
+    B = Ks @ Xs_rows
+    P = np.ones((Xall.shape[0], Xs_rows.shape[1]))
+    T = np.ones_like(P)
+    kappa = kappa0
+    for it in range(1, max_iter + 1):
+        Q = V @ ((VT @ (B + (kappa * P + T) / 2)) / (e + kappa / 2)[:, None])      # step (1)
+        W = Q - T / kappa
+        P = np.maximum(W - mu / kappa, 0) + np.minimum(W + mu / kappa, 0)          # step (2)
+        if np.abs(P - Q).max() < tol:                                               # step (4)
+            return P, it
+        T = T + kappa * (P - Q)                                                     # step (3)
+        kappa = min(rho * kappa, kappa_max)
+    return P, max_iter
+
+
+def bench_alm(args):
+    """Issue 11: one default ALM fit against :func:`eig_ialm`, side by side, best of ``--repeat``."""
+    src, tgt = load_features(DATA / args.source), load_features(DATA / args.target)
+    lam, mu = args.lam, args.mu
+    import numba
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        TSRG(lam=lam, mu=mu, max_iter=2).fit(rng.normal(size=(6, 70)), rng.normal(size=(5, 70)))   # compile
+    print(f"{args.source} -> {args.target}: ns={src.X.shape[0]} nt={tgt.X.shape[0]} d={src.X.shape[1]}, "
+          f"lambda={lam:g} mu={mu:g}; numba threads {numba.get_num_threads()}, os.cpu_count {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    t_fast, t_eig = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        est = TSRG(lam=lam, mu=mu).fit(src.X, tgt.X)
+        t_fast.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        P_eig, it_eig = eig_ialm(src.X, tgt.X, lam, mu)
+        t_eig.append(time.perf_counter() - t)
+        print(f"  TSRG fit {t_fast[-1]:.2f} s ({est.n_iter_} it), eig transcription {t_eig[-1]:.2f} s "
+              f"({it_eig} it)", flush=True)
+    rel = np.abs(est.P_ - P_eig).max() / np.abs(P_eig).max()
+    print(f"best: TSRG {min(t_fast):.2f} s, eig transcription {min(t_eig):.2f} s, ratio "
+          f"{min(t_eig) / min(t_fast):.2f}x; iterations {est.n_iter_} / {it_eig}; max|dP|/max|P| = {rel:.2e}; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
 
 def literal_ialm(Xs_rows, Xt_rows, lam, mu):
@@ -49,7 +111,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-literal", action="store_true", help="skip the ALM-vs-transcription comparison")
     ap.add_argument("--grid", choices=["ialm", "exact"], default=None, help="also time the 259-point grid")
+    ap.add_argument("--alm", action="store_true", help="only: one ALM fit vs the eigendecomposition transcription")
+    ap.add_argument("--source", default="SMIC_VIS_LBPTOP_R3P8_112x112.mat", help="--alm: source file in the data folder")
+    ap.add_argument("--target", default="SMIC_NIR_LBPTOP_R3P8_112x112.mat", help="--alm: target file")
+    ap.add_argument("--lam", type=float, default=1.0)
+    ap.add_argument("--mu", type=float, default=0.01)
+    ap.add_argument("--repeat", type=int, default=3, help="--alm: fits of each, alternating (best is reported)")
     args = ap.parse_args()
+    if args.alm:
+        bench_alm(args)
+        return
     src = load_features(DATA / "CASME2_LBPTOP_R3P8_112x112.mat")
     tgt = load_features(DATA / "SMIC_VIS_LBPTOP_R3P8_112x112.mat")
     lam, mu = 1.0, 0.07
@@ -93,8 +164,8 @@ def main():
         kkt, n, n_bad, times = 0.0, 0, 0, {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for params, _, info in TSRGClassifier.grid_predict(src.X, src.labels, tgt.X, PARAM_GRID,
-                                                               solver=args.grid):
+            for out in evaluate_points(get_method("TSRG"), src.X, src.labels, tgt.X, PARAM_GRID, solver=args.grid):
+                params, info = out.params, out.info
                 n += 1
                 n_bad += not info["converged"]
                 kkt = max(kkt, info.get("kkt_violation", 0.0))

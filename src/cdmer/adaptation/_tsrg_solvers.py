@@ -23,7 +23,7 @@ column per numba thread; see :func:`_lasso_path`).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 
 from cdmer.adaptation.kernels import kernel_matrix
 
@@ -62,64 +62,186 @@ class Problem:
         return float(np.sum(E * E) + lam * np.sum((self.dk @ P) ** 2) + mu * np.abs(P).sum())
 
 
-@njit(parallel=True, cache=True)
-def _alm_step(P, T, H, B, V, kappa, kappa_next, thr):
-    """One fused pass of steps (2)-(4) of section 3.3, in place.
+#: Columns of P per block of the inexact ALM: the block's P, T (two buffers),
+#: B, H, V (n x ALM_BLOCK each) plus U, U^T stay in a core's L2 cache for all
+#: its iterations (n = 142: about 0.6 MB).
+ALM_BLOCK = 64
 
-    With ``V = U diag(g) U^T M`` the low-rank part of the Q step (1),
-    ``Q - T/kappa = P + (2/kappa) B + V`` exactly (expand ``M/c`` with
-    ``M = B + (kappa P + T)/2`` and ``c = kappa/2``), so the pass reads P, T,
-    B, V once and writes the new P, T and ``H = kappa_next P + T`` (the
-    right-hand side of the next Q step). Returns ``max |P - Q|``.
+
+@njit(nogil=True, cache=True)
+def _alm_block(P, Tc, Tn, B, YB, U, UT, e, kap, mu, tol, start, until, stop_early, rec):
+    """Iterations ``start .. until`` of section 3.3 on one block of columns of P, in place.
+
+    The columns of P are independent given the kappa schedule ``kap``
+    (``kap[it]`` is kappa at iteration ``it``), so a block runs all its
+    iterations while it stays in cache. Per iteration, with ``c = kappa/2``,
+    ``g = 1/(e + c) - 1/c`` and ``H = kappa P + T``:
+
+    (1) Q step, eq. (9) minimised in Q: ``Q = (A + c I)^-1 M`` with
+        ``M = B + H/2`` and ``(A + cI)^-1 = I/c + U diag(g) U^T``, so
+        ``Q - T/kappa = P + (2/kappa) B + V``, ``V = U diag(g) (U^T B + U^T H / 2)``
+        (two thin products on the block);
+    (2) P = soft-threshold(Q - T/kappa, mu/kappa);
+    (4) ``max |P - Q|`` of the block is written to ``rec[it]``;
+    (3) ``T + kappa (P - Q) = kappa (P - (Q - T/kappa))`` is written to ``Tn``
+        (never over ``Tc``), and ``H`` for the next iteration is formed in
+        the same pass (the products fused with the elementwise pass).
+
+    Stops after ``until``, or (``stop_early``) after the first iteration whose
+    ``rec`` is below ``tol``. On return P is P_it, ``Tc`` / ``Tn`` (after
+    the returned number of swaps) hold T before / after step (3) of the last
+    iteration: the caller resumes from ``Tn`` or keeps ``Tc`` (the authors'
+    code leaves T un-updated at the stopping iteration). Returns
+    ``(last iteration, number of buffer swaps)``.
     """
-    n, d = P.shape
-    inv = 1.0 / kappa
-    two = 2.0 / kappa
-    rowmax = np.zeros(n)
-    for i in prange(n):
+    n, w = P.shape
+    r = U.shape[1]
+    H = np.empty((n, w))
+    Z = np.empty((r, w))
+    V = np.empty((n, w))
+    kappa = kap[start]
+    for i in range(n):
+        for j in range(w):
+            H[i, j] = kappa * P[i, j] + Tc[i, j]
+    it = start
+    swaps = 0
+    while True:
+        c = 0.5 * kappa
+        np.dot(UT, H, Z)                                  # U^T H
+        for k in range(r):
+            gk = 1.0 / (e[k] + c) - 1.0 / c
+            for j in range(w):
+                Z[k, j] = (YB[k, j] + 0.5 * Z[k, j]) * gk   # diag(g) U^T M
+        np.dot(U, Z, V)                                   # V = U diag(g) U^T M
+        kn = kap[it + 1]
+        inv = 1.0 / kappa
+        two = 2.0 / kappa
+        thr = mu / kappa
         m = 0.0
-        for j in range(d):
-            w = P[i, j] + two * B[i, j] + V[i, j]        # Q - T/kappa
-            if w > thr:                                   # soft threshold, step (2)
-                p = w - thr
-            elif w < -thr:
-                p = w + thr
-            else:
-                p = 0.0
-            leq = p - w - T[i, j] * inv                   # P - Q, step (4)
-            if abs(leq) > m:
-                m = abs(leq)
-            t = kappa * (p - w)                           # T + kappa (P - Q), step (3)
-            P[i, j] = p
-            T[i, j] = t
-            H[i, j] = kappa_next * p + t
-        rowmax[i] = m
-    return rowmax.max()
+        for i in range(n):
+            for j in range(w):
+                x = P[i, j] + two * B[i, j] + V[i, j]      # Q - T/kappa, step (1)
+                if x > thr:                               # soft threshold, step (2)
+                    p = x - thr
+                elif x < -thr:
+                    p = x + thr
+                else:
+                    p = 0.0
+                leq = p - x - Tc[i, j] * inv              # P - Q, step (4)
+                if abs(leq) > m:
+                    m = abs(leq)
+                t = kappa * (p - x)                       # T + kappa (P - Q), step (3)
+                P[i, j] = p
+                Tn[i, j] = t
+                H[i, j] = kn * p + t
+        rec[it] = m
+        if (stop_early and m < tol) or it >= until:
+            return it, swaps
+        Tc, Tn = Tn, Tc
+        swaps += 1
+        kappa = kn
+        it += 1
 
 
-def alm_iterations(problem, lam, mu, P, T, kappa, *, rho, kappa_max, tol, max_iter):
+@njit(parallel=True, cache=True)
+def _alm_advance(P3, TA, TB, cur, at, B3, YB3, U, UT, e, kap, mu, tol, until, stop_early, rec, active):
+    """Advance every ``active`` block from its iteration ``at[b]`` (one numba thread per block).
+
+    Block b's T before step (3) of iteration ``at[b]`` is ``(TA, TB)[cur[b]]``,
+    after it the other buffer; the run resumes from the latter.
+    """
+    for b in prange(P3.shape[0]):
+        if not active[b]:
+            continue
+        c = 1 - cur[b]
+        if c == 0:
+            Tc, Tn = TA[b], TB[b]
+        else:
+            Tc, Tn = TB[b], TA[b]
+        last, swaps = _alm_block(P3[b], Tc, Tn, B3[b], YB3[b], U, UT, e, kap, mu, tol, at[b] + 1, until,
+                                 stop_early, rec[b])
+        cur[b] = c ^ (swaps & 1)
+        at[b] = last
+
+
+def _to_blocks(X, width):
+    """``X`` (m, d) as ``(ceil(d / width), m, width)`` contiguous blocks of columns, zero-padded."""
+    m, d = X.shape
+    nb = -(-d // width)
+    X3 = np.zeros((nb, m, width))
+    for b in range(nb):
+        part = X[:, b * width:(b + 1) * width]
+        X3[b, :, :part.shape[1]] = part
+    return X3
+
+
+def _from_blocks(X3, d):
+    return np.concatenate(list(X3), axis=1)[:, :d]
+
+
+def alm_iterations(problem, lam, mu, P, T, kappa, *, rho, kappa_max, tol, max_iter, block=None):
     """Run the iterations of section 3.3 from ``(P, T, kappa)`` in place.
 
     Each iteration: (1) Q step (eq. (9) minimised in Q), (2) P = soft(Q -
     T/kappa, mu/kappa), (4) stop if ``max|P - Q| < tol`` (then T and kappa
     are left as they are, as in the authors' code), else (3) T += kappa (P -
     Q) and kappa = min(rho kappa, kappa_max). Returns ``(n_iter, converged, kappa, last_change)``.
+
+    The iterates are those of the ALM on the whole of P (stopping test over
+    all columns); they are computed by blocks of ``block`` columns
+    (:data:`ALM_BLOCK`), each run through its iterations while it stays in
+    cache (:func:`_alm_block`). The global stopping iteration is the first
+    at which every block's ``max|P - Q|`` is below ``tol``: each block first
+    runs to its own first such iteration, recording its maximum at every
+    iteration; blocks behind the latest of these are advanced to it (they
+    resume exactly where they stopped, T being double-buffered); if some
+    block is then above ``tol`` (the maxima are not monotone), every block
+    runs on to its next iteration below ``tol`` and the check repeats. So P
+    (and T, kappa) are exactly the global-stopping ALM's, up to the rounding
+    of the block products.
     """
+    n, d = P.shape
     e, U, UT, YB = problem.spectrum(lam)
-    H = kappa * P + T
-    V = np.empty_like(P)
-    stop = np.inf
-    for it in range(1, max_iter + 1):
-        c = 0.5 * kappa
-        g = 1.0 / (e + c) - 1.0 / c
-        Z = YB + 0.5 * (UT @ H)                           # U^T (Ks Xs^T + (kappa P + T)/2)
-        np.matmul(U, g[:, None] * Z, out=V)
-        kappa_next = min(rho * kappa, kappa_max)
-        stop = _alm_step(P, T, H, problem.B, V, kappa, kappa_next, mu / kappa)
-        if stop < tol:
-            return it, True, kappa, stop
-        kappa = kappa_next
-    return max_iter, False, kappa, stop
+    width = int(block or ALM_BLOCK)
+    P3, TA, B3, YB3 = _to_blocks(P, width), _to_blocks(T, width), _to_blocks(problem.B, width), _to_blocks(YB, width)
+    TB = np.zeros_like(TA)                               # padded columns stay exactly 0
+    nb = P3.shape[0]
+    kap = np.empty(max_iter + 2)                         # kap[it]: kappa at iteration it (step (3) schedule)
+    kap[0] = kap[1] = kappa
+    for i in range(2, max_iter + 2):
+        kap[i] = min(rho * kap[i - 1], kappa_max)
+    cur = np.ones(nb, dtype=np.int64)                    # "at iteration 0": T_0 (in TA) is the one to resume from
+    at = np.zeros(nb, dtype=np.int64)
+    rec = np.full((nb, max_iter + 2), np.inf)
+    active = np.ones(nb, dtype=np.bool_)
+    mu, tol = float(mu), float(tol)
+    with _one_blas_thread(), parallel_chunksize(1):      # blocks handed out one at a time: balanced
+        _alm_advance(P3, TA, TB, cur, at, B3, YB3, U, UT, e, kap, mu, tol, max_iter, True, rec, active)
+        while True:
+            L = int(at.max())
+            active = at < L
+            if active.any():
+                _alm_advance(P3, TA, TB, cur, at, B3, YB3, U, UT, e, kap, mu, tol, L, False, rec, active)
+            if L >= max_iter or bool((rec[:, L] < tol).all()):
+                break
+            active[:] = True
+            _alm_advance(P3, TA, TB, cur, at, B3, YB3, U, UT, e, kap, mu, tol, max_iter, True, rec, active)
+    converged = bool((rec[:, L] < tol).all())
+    P[...] = _from_blocks(P3, d)
+    if converged:                                        # stop: T, kappa as before step (3)
+        T[...] = _from_blocks(np.where((cur == 0)[:, None, None], TA, TB), d)
+        kappa = kap[L]
+    else:                                                # cap: step (3) was applied
+        T[...] = _from_blocks(np.where((cur == 0)[:, None, None], TB, TA), d)
+        kappa = kap[L + 1]
+    return L, converged, kappa, float(rec[:, L].max())
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread while numba's threads run the blocks (no oversubscription)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def solve_ialm(problem, lam, mu, *, kappa0, rho, kappa_max, tol, max_iter):
@@ -129,7 +251,6 @@ def solve_ialm(problem, lam, mu, *, kappa0, rho, kappa_max, tol, max_iter):
     n_iter, converged, _, _ = alm_iterations(problem, lam, mu, P, T, kappa0, rho=rho, kappa_max=kappa_max,
                                              tol=tol, max_iter=max_iter)
     return P, n_iter, converged
-
 
 
 # ---------------------------------------------------------------------------
