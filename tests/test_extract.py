@@ -37,7 +37,8 @@ def test_real_video_end_to_end(carphone_video, tmp_path):
     ex = fs.extraction
     assert ex["frames_in"] == [120] and ex["frames_out"] == [10]
     assert ex["face_boxes"][0]["how"] == "face"
-    assert ex["face"] == {"size": [64, 80], "margin": 0.1, "on_no_face": "error"}
+    assert (ex["face"], ex["size"], ex["margin"], ex["on_no_face"]) == (True, [64, 80], 0.1, "error")
+    assert ex["frames"] == 10 and ex["interpolation"] == "tim" and ex["points"] == [8, 8, 8]
     assert ex["layout"]["n_features"] == 15045 and ex["versions"]["numpy"] == np.__version__
     # determinism: a second run from scratch gives the same bytes
     fs2, _ = extract_features([carphone_video], tmp_path / "b.npz", cache_dir=tmp_path / "c2", **kwargs)
@@ -127,29 +128,29 @@ def test_cli_extracts_and_reports_failures(tmp_path, cli, capsys):
     (tmp_path / "bad" / "1.png").write_bytes(b"garbage")
     out = tmp_path / "out" / "feats.npz"
     code = cli(["extract", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--no-face",
-                "--grid", "1", "2", "--no-progress", "--jobs", "2"])
+                "--grid", "1", "2", "--quiet", "--jobs", "2"])
     assert code == 0 and out.is_file()
     fs = FeatureSet.load(out)
     assert fs.X.shape == (2, 5 * 177) and fs.sample_ids.tolist() == ["a", "b"]
     assert (tmp_path / "out" / "feats.cache").is_dir()
 
     code = cli(["extract", str(tmp_path / "a"), str(tmp_path / "bad"), "-o", str(out), "--no-face",
-                "--grid", "1", "--no-progress", "--size", "16", "16"])
+                "--grid", "1", "--quiet", "--size", "16", "16"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "1 clip(s) failed" in captured.err and "1.png: not a readable image" in captured.err
+    assert "1 of 2 clip(s) failed" in captured.err and "1.png: not a readable image" in captured.err
     assert FeatureSet.load(out).X.shape == (1, 177)
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--radii", "3", "3", "2.5"], "invalid int value"),
-    (["--points", "8", "8"], "--points takes one number or three"),
+    (["--points", "8", "8"], "'--points': takes one number or three"),
     (["--grid", "0"], "grid must be a non-empty list of positive integers"),
     (["--frames", "1"], "frames must be an integer >= 2"),
 ])
 def test_cli_bad_arguments(tmp_path, cli, capsys, argv, match):
     make_clip(tmp_path / "a", 1)
-    args = ["extract", str(tmp_path / "a"), "-o", str(tmp_path / "o.npz"), "--no-face", "--no-progress"]
+    args = ["extract", str(tmp_path / "a"), "-o", str(tmp_path / "o.npz"), "--no-face", "--quiet"]
     if match == "invalid int value":
         with pytest.raises(SystemExit) as exc:          # argparse's own error
             cli(args + argv)
@@ -200,10 +201,39 @@ def test_cli_database_root_synthetic_casme2(tmp_path, cli, capsys):
     roots = synthetic.write_synthetic_databases(tmp_path / "db", seed=0, size="small")
     out = tmp_path / "casme2.npz"
     assert cli(["extract", "--database-root", str(roots["CASME2"]), "-o", str(out), "--frames", "10",
-                "--jobs", "2", "--no-progress"]) == 0
+                "--jobs", "2", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "no face detection" in err          # CASME II 'Cropped' frames are faces already
     fs = FeatureSet.load(out)
     assert fs.database == "CASME2" and fs.n_features == 15045
     assert set(fs.labels) <= {"negative", "positive", "surprise"} and fs.n_samples > 0
-    assert fs.extraction["frames_out"] == [10] * fs.n_samples and fs.extraction["face"] is None
+    assert fs.extraction["frames_out"] == [10] * fs.n_samples and fs.extraction["face"] is False
+
+
+def test_extract_on_a_dask_cluster_equals_local_and_fills_the_cache(tmp_path, monkeypatch):
+    """``--scheduler``: clips run as independent Dask tasks; the client writes the content-keyed cache."""
+    distributed = pytest.importorskip("distributed")
+    paths = [tmp_path / f"c{i}" for i in range(3)]
+    for i, p in enumerate(paths):
+        make_clip(p, i)
+    (tmp_path / "empty").mkdir()
+    local, _ = extract_features(paths, frames=9, **SMALL)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
+        remote, failures = extract_features(paths + [tmp_path / "empty"], cache_dir=tmp_path / "cache",
+                                            frames=9, scheduler=client, **SMALL)
+    assert [f[0] for f in failures] == ["empty"] and "no frames in folder" in failures[0][2]
+    assert remote.X.tobytes() == local.X.tobytes() and remote.sample_ids.tolist() == ["c0", "c1", "c2"]
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+    monkeypatch.setattr(extract_module, "lbp_top", None)        # the cache written by the client serves
+    again, _ = extract_features(paths, cache_dir=tmp_path / "cache", frames=9, **SMALL)
+    assert again.X.tobytes() == local.X.tobytes()
+
+
+def test_cli_unreachable_scheduler_is_one_line(tmp_path, cli, capsys):
+    pytest.importorskip("distributed")
+    make_clip(tmp_path / "a", 1)
+    code = cli(["extract", str(tmp_path / "a"), "-o", str(tmp_path / "o.npz"), "--no-face", "--quiet",
+                "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tcp://127.0.0.1:9" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()

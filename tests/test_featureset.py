@@ -107,3 +107,68 @@ def test_load_features_rejects_unknown_files(tmp_path):
     savemat(tmp_path / "plain.mat", {"a": np.ones((2, 2))})
     with pytest.raises(InputError, match="_micro_feature"):
         load_features(tmp_path / "plain.mat")
+
+
+# ------------------------------------------------------ canonical extraction records
+def test_extraction_records_compare_meanings_not_spellings():
+    """Issue 12 item 1: the published record's points=8 means the same as [8, 8, 8]."""
+    from cdmer.io.extraction import canonical_record, differences
+    from cdmer.io.featureset import MICRO_EXTRACTION
+
+    extracted = {"method": "LBP-TOP", "radii": [3, 3, 3], "points": [8, 8, 8], "sampling": "round",
+                 "mapping": "u2", "grid": [1, 2, 4, 8], "face": {"size": [112, 112], "margin": 0.1,
+                                                                  "on_no_face": "error"},
+                 "resize": None, "frames": 10, "interpolation": "tim", "frames_in": [120]}
+    assert differences(MICRO_EXTRACTION, extracted) == []
+    c = canonical_record(MICRO_EXTRACTION)
+    assert c["points"] == (8, 8, 8) and c["face"] is True and c["size"] == (112, 112)
+    assert "frames" not in c and "margin" not in c           # not recorded: absent, never guessed
+    assert differences({"points": 8}, {"points": (8, 8, 4)}) == ["points: [8, 8, 8] vs [8, 8, 4]"]
+    assert differences({"face": None, "resize": [64, 64]}, {"face": False, "size": (64, 64)}) == []
+    assert differences({"frames": None, "interpolation": "tim"}, {"frames": None}) == []
+    assert differences({"frames": 10}, {"frames": 12.0}) == ["frames: 10 vs 12"]
+
+
+def test_featureset_normalises_its_record_on_load(tmp_path):
+    legacy = {"method": "LBP-TOP", "points": 8, "face": {"size": [48, 48], "margin": 0.2}, "frames": 9}
+    fs = FeatureSet(X=np.ones((2, 3)), extraction=legacy)
+    fs.save(tmp_path / "f.npz")
+    back = FeatureSet.load(tmp_path / "f.npz")
+    assert back.extraction["points"] == [8, 8, 8] and back.extraction["face"] is True
+    assert back.extractor["size"] == (48, 48) and back.extractor["margin"] == 0.2
+    other = FeatureSet(X=np.ones((2, 3)), extraction={**legacy, "frames": 10})
+    with pytest.raises(InputError, match=r"frames: 9 vs 10"):
+        back.check_compatible(other)
+
+
+@pytest.mark.parametrize("X", [np.array([["a", "b"], ["c", "d"]]), np.array([[1 + 1j, 2]])])
+def test_non_real_feature_arrays_are_input_errors(tmp_path, X):
+    """Issue 12 item 17: a string feature array is an InputError naming the file and field."""
+    np.savez(tmp_path / "s.npz", X=X, metadata=np.asarray('{"database": "S"}'))
+    with pytest.raises(InputError, match=r"s\.npz: field 'X': expected real numbers"):
+        FeatureSet.load(tmp_path / "s.npz")
+
+
+def test_truncated_v73_mat_is_one_input_error(tmp_path):
+    """Issue 12 item 13."""
+    path = tmp_path / "f.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset("A_micro_feature", data=np.random.default_rng(0).random((50, 400)))
+        f.create_dataset("A_micro_label", data=np.ones((1, 400)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputError, match="truncated or damaged"):
+        load_features(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_atomic_writes_respect_the_umask(tmp_path, umask):
+    """Issue 12 item 19: mkstemp's 0600 is not the finished file's mode."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        _set().save(tmp_path / "f.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.npz").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -30,6 +30,9 @@ def register(sub):
                    help="database layout (default: detect it)")
     p.add_argument("--modality", type=str.upper, choices=("HS", "VIS", "NIR"), default=None,
                    help="SMIC camera, when ROOT holds several")
+    p.add_argument("--coding-sheet", metavar="FILE",
+                   help="CASME II: the coding sheet to read when ROOT holds several (default: the last "
+                        "CASME2-coding-*.xlsx in natural order, the newest date stamp; printed)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (kind, n_clips, per_label, per_subject, dropped, skipped, "
                         "warnings) instead of tables")
@@ -39,7 +42,8 @@ def register(sub):
 def run(args):
     from cdmer.io.databases import load_database
 
-    kind, clips, report = load_database(args.root, kind=args.kind, modality=args.modality)
+    kind, clips, report = load_database(args.root, kind=args.kind, modality=args.modality,
+                                        sheet=args.coding_sheet)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
@@ -76,6 +80,8 @@ def format_report(report):
     if report.skipped:
         lines.append("skipped: " + ", ".join(f"{reason.replace('_', ' ')} {n}"
                                              for reason, n in report.skipped.items()))
+    notes = getattr(report, "notes", None) or []
+    lines.extend(notes)
     if report.warnings:
         lines.append(f"warnings ({len(report.warnings)}):")
         lines.extend(f"  {w}" for w in report.warnings[:MAX_WARNINGS])

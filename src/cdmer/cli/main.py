@@ -30,12 +30,28 @@ def build_parser():
     return parser
 
 
-def _one_line(message, category, filename, lineno, line=None):
-    return f"cdmer: warning: {message}\n"
+def _show_one_line(message, category, filename, lineno, file=None, line=None):
+    """Print a warning as one line ``cdmer: warning: ...`` on stderr (no source excerpt)."""
+    text = " ".join(str(message).split())
+    try:
+        (file or sys.stderr).write(f"cdmer: warning: {text}\n")
+    except OSError:  # stderr closed: a warning must not end the run
+        pass
 
 
 def main(argv=None):
-    warnings.formatwarning = _one_line  # warnings from the methods, as one line each, no source excerpt
+    """Run the command line; warnings are one line each while it runs.
+
+    The one-line format is scoped to this call: ``warnings.catch_warnings``
+    restores the process's ``showwarning`` (and filters) on return, so a
+    program that calls ``main`` keeps its own warning format afterwards.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_one_line
+        return _main(argv)
+
+
+def _main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -44,7 +60,11 @@ def main(argv=None):
     try:
         return int(args.func(args) or 0)
     except CdmerError as exc:
-        print(f"cdmer {args.command}: error: {exc}", file=sys.stderr)
+        print(f"cdmer {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the system refused a read or write (disk full, permissions changed mid-run)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cdmer {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"cdmer {args.command}: interrupted; finished results are kept, run again to resume",

@@ -8,7 +8,24 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _file_mode():
+    """The mode a new file gets from ``open()`` under the current umask (0o666 & ~umask).
+
+    :func:`tempfile.mkstemp` creates its file 0600 whatever the umask; the
+    finished file is given this mode instead, as any other program's output
+    would have. (Reading the umask means setting it; the lock keeps this
+    module's threads from racing on it.)
+    """
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -17,7 +34,7 @@ def atomic_path(path):
 
     The temporary file lives in the same folder so that :func:`os.replace` is
     atomic. On an exception the temporary file is removed and ``path`` is left
-    as it was.
+    as it was. The finished file has the mode the umask gives new files.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +42,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

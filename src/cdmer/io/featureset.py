@@ -24,6 +24,7 @@ import numpy as np
 
 from cdmer.errors import InputError
 from cdmer.io.atomic import atomic_path
+from cdmer.io.extraction import KEYS, canonical_record, check_compatible, to_json
 
 #: The three classes of the paper's protocol (section 4.1), in label order.
 CLASS_NAMES = ("negative", "positive", "surprise")
@@ -38,13 +39,34 @@ MICRO_EXTRACTION = {
     "radii": [3, 3, 3],
     "points": 8,
     "mapping": "u2",
+    # the reference LBPTOP.m rounds neighbour coordinates (docs/lbptop.md); "R3P8" names that code
+    "sampling": "round",
     "grid": [1, 2, 4, 8],
+    # clips "temporally interpolated" (README): TIM, to a number of frames the publication does not give;
+    # faces cropped to 112 x 112 by a detector and margin it does not give either
+    "interpolation": "tim",
     "layout": "grid level, then plane (XY, XT, YT), then block",
     "face_size": [112, 112],
     "origin": "precomputed features, jiangxingxun/Seeking_Salient_Facial_Region data/3class",
 }
 
 _FORMAT = "cdmer-featureset-1"
+
+
+def normalise_extraction(extraction, path=None):
+    """An extraction record with its extractor settings in the canonical form.
+
+    Provenance entries (layout, versions, per-clip frame counts, origin) are
+    kept; the settings are rewritten by :func:`cdmer.io.extraction.canonical_record`
+    (legacy ``face`` dicts, ``resize`` and ``face_size`` become ``face``/``size``...).
+    """
+    extraction = dict(extraction or {})
+    try:
+        record = to_json(extraction)
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, field=f"extraction.{exc.field}") from None
+    extra = {k: v for k, v in extraction.items() if k not in KEYS and k not in ("resize", "face_size")}
+    return {**extra, **record}
 
 
 @dataclass
@@ -83,8 +105,8 @@ class FeatureSet:
         if X.ndim != 2:
             raise InputError(f"expected a 2-D feature matrix (samples x features), got shape {X.shape}",
                              path=where, field="X")
-        if not np.issubdtype(X.dtype, np.number):
-            raise InputError(f"expected numbers, got dtype {X.dtype}", path=where, field="X")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise InputError(f"expected real numbers, got dtype {X.dtype}", path=where, field="X")
         X = X.astype(np.float64, copy=False)
         if X.shape[0] > 0 and not np.all(np.isfinite(X)):
             bad = np.argwhere(~np.isfinite(X))[0]
@@ -99,7 +121,17 @@ class FeatureSet:
             self.labels = labels
         self.sample_ids = self._strings(self.sample_ids, n, "sample_ids", [str(i) for i in range(n)])
         self.subjects = self._strings(self.subjects, n, "subjects", [""] * n)
-        self.extraction = dict(self.extraction or {})
+        self.extraction = normalise_extraction(self.extraction, path=where)
+
+    @property
+    def extractor(self):
+        """The canonical extraction record (:func:`cdmer.io.extraction.canonical_record`)."""
+        return canonical_record(self.extraction)
+
+    def check_compatible(self, other, what_self="the source", what_other="the target"):
+        """Raise :class:`InputError` unless both sets were extracted with the same settings
+        (the settings both records state are equal after canonical normalisation)."""
+        check_compatible(self.extraction, other.extraction, what_self, what_other, path=other.source)
 
     def _strings(self, values, n, name, default):
         if values is None:
@@ -184,7 +216,12 @@ class FeatureSet:
             if name not in arrays:
                 raise InputError("missing from the feature file (expected a file written by cdmer)",
                                  path=path, field=name)
-        meta = json.loads(str(arrays["metadata"]))
+        try:
+            meta = json.loads(str(arrays["metadata"]))
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            raise InputError(f"unreadable metadata record ({exc})", path=path, field="metadata") from None
         fs = cls(
             X=arrays["X"],
             labels=arrays.get("labels"),
@@ -231,11 +268,16 @@ def _read_mat_variables(path):
 
     if h5py.is_hdf5(path):
         out = {}
-        with h5py.File(path, "r") as f:
-            for name, obj in f.items():
-                if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
-                    # HDF5 stores MATLAB arrays transposed.
-                    out[name] = np.asarray(obj).T
+        try:
+            with h5py.File(path, "r") as f:
+                for name, obj in f.items():
+                    if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
+                        # HDF5 stores MATLAB arrays transposed.
+                        out[name] = np.asarray(obj).T
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # truncated or damaged HDF5
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"not a readable MATLAB v7.3 (HDF5) file, truncated or damaged ({reason})",
+                             path=path) from None
         return out, "7.3"
     try:
         data = loadmat(path)

@@ -101,7 +101,23 @@ def _read_image(path):
     return to_grey(image)
 
 
+def _quiet_decoder():
+    """Silence FFmpeg's own log lines ("moov atom not found") on the process's stderr.
+
+    OpenCV's FFmpeg backend reads ``OPENCV_FFMPEG_LOGLEVEL`` when it opens a
+    file; -8 is FFmpeg's ``AV_LOG_QUIET``. A decoding problem still reaches
+    the user, as this module's one-line :class:`InputError`. A value the user
+    set (to debug a video) is kept. FFmpeg reads the level once, at the
+    process's first open: a program that opened a video with OpenCV before
+    calling cdmer keeps its own level.
+    """
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
 def _read_video(path):
+    _quiet_decoder()
     import cv2
 
     path = Path(path)

@@ -60,7 +60,7 @@ def detect_kind(root):
                      path=root)
 
 
-def load_database(root, kind="auto", modality=None, variant="auto"):
+def load_database(root, kind="auto", modality=None, variant="auto", sheet=None):
     """Load a micro-expression database: its three-class clips and a report.
 
     Parameters
@@ -74,6 +74,8 @@ def load_database(root, kind="auto", modality=None, variant="auto"):
         SMIC only: which camera, when ``root`` holds several.
     variant : {"auto", "cropped", "raw"}
         CASME II only: which frame folder (see :func:`load_casme2`).
+    sheet : str or Path, optional
+        CASME II only: which coding sheet (see :func:`load_casme2`).
 
     Returns
     -------
@@ -105,6 +107,8 @@ def load_database(root, kind="auto", modality=None, variant="auto"):
     if key == "auto":
         key = detect_kind(root)
     if key == "casme2":
-        clips, report = load_casme2(root, variant=variant)
+        clips, report = load_casme2(root, variant=variant, sheet=sheet)
         return report.kind, clips, report
+    if sheet is not None:
+        raise InputError("a coding sheet is read only for CASME II", field="sheet")
     return load_smic(root, modality=modality)

@@ -82,16 +82,22 @@ _AU_TOKEN = re.compile(r"^([LRBT]?)(\d+)([A-E]?)$")
 _UNKNOWN_APEX = {"", "/", "-", "-1", "?"}
 
 
+def coding_sheets(root):
+    """Every coding sheet ``CASME2-coding-*.xlsx`` in ``root``, in natural order."""
+    root = Path(root)
+    return sorted((p for p in root.glob("*.xlsx")
+                   if p.name.lower().startswith("casme2-coding-") and not p.name.startswith("~$")),
+                  key=lambda p: natural_key(p.name))
+
+
 def find_coding_sheet(root):
     """The coding sheet ``CASME2-coding-*.xlsx`` in ``root``, or ``None``.
 
-    When several match, the last in natural order (the newest date stamp) is
-    returned.
+    When several match, the last in natural order (the newest date stamp,
+    e.g. ``CASME2-coding-20190701.xlsx`` after ``CASME2-coding-20140508.xlsx``)
+    is returned; :func:`load_casme2` says so in its report's ``notes``.
     """
-    root = Path(root)
-    sheets = sorted((p for p in root.glob("*.xlsx")
-                     if p.name.lower().startswith("casme2-coding-") and not p.name.startswith("~$")),
-                    key=lambda p: natural_key(p.name))
+    sheets = coding_sheets(root)
     return sheets[-1] if sheets else None
 
 
@@ -196,7 +202,7 @@ def parse_action_units(value):
     return tokens, unknown, invalid
 
 
-def load_casme2(root, variant="auto"):
+def load_casme2(root, variant="auto", sheet=None):
     """Load the clips of CASME II that have a three-class label.
 
     Parameters
@@ -207,6 +213,11 @@ def load_casme2(root, variant="auto"):
         Which frame folder: ``Cropped`` (faces cropped and aligned by the
         database authors, ``reg_img*.jpg``) or ``CASME2_RAW_selected``
         (``img*.jpg``). ``"auto"`` takes ``Cropped`` when present.
+    sheet : str or Path, optional
+        The coding sheet to read (a path, or a file name in ``root``). By
+        default the only ``CASME2-coding-*.xlsx`` in ``root``; with several,
+        the last in natural order (newest date stamp), named in the report's
+        ``notes`` together with the others.
 
     Returns
     -------
@@ -221,10 +232,23 @@ def load_casme2(root, variant="auto"):
         column.
     """
     root = Path(root)
-    sheet = find_coding_sheet(root)
-    if sheet is None:
-        raise InputError(f"no CASME II coding sheet: expected a file {SHEET_GLOB} in this folder",
-                         path=root)
+    notes = []
+    if sheet is not None:
+        sheet = Path(sheet)
+        if not sheet.is_absolute() and not sheet.exists():
+            sheet = root / sheet
+        if not sheet.is_file():
+            raise InputError("no such coding sheet", path=sheet, field="sheet")
+    else:
+        sheets = coding_sheets(root)
+        if not sheets:
+            raise InputError(f"no CASME II coding sheet: expected a file {SHEET_GLOB} in this folder",
+                             path=root)
+        sheet = sheets[-1]
+        if len(sheets) > 1:
+            notes.append(f"{len(sheets)} coding sheets in {root}: {', '.join(p.name for p in sheets)}; "
+                         f"read {sheet.name} (the last in natural order, the newest date stamp); "
+                         "--coding-sheet FILE reads another")
     frames_dir, variant = _frames_folder(root, variant)
     rows = read_coding_sheet(sheet)
 
@@ -329,6 +353,7 @@ def load_casme2(root, variant="auto"):
                 skipped["no_row"] = skipped.get("no_row", 0) + 1
 
     report = summarise(KIND, root, clips, dropped, skipped, warnings, synthetic=is_synthetic(root))
+    report.notes = notes + [f"coding sheet: {sheet}"]
     return clips, report
 
 

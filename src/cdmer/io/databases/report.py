@@ -37,6 +37,9 @@ class DatabaseReport:
         One message per problem met, each naming its clip.
     synthetic : bool
         True when the database was written by :mod:`cdmer.io.synthetic`.
+    notes : list of str
+        Choices the loader made that the user should see (e.g. which of
+        several CASME II coding sheets was read); the commands print them.
     """
 
     kind: str
@@ -48,6 +51,7 @@ class DatabaseReport:
     skipped: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     synthetic: bool = False
+    notes: list = field(default_factory=list)
 
     def to_dict(self):
         """A JSON-ready dict of every field."""
@@ -61,6 +65,7 @@ class DatabaseReport:
             "dropped": dict(self.dropped),
             "skipped": dict(self.skipped),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
 
