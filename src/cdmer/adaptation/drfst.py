@@ -20,13 +20,13 @@ features.
 from sklearn.base import BaseEstimator
 
 from cdmer.adaptation.base import check_domains, check_features, make_svm, validate_params
-from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRG, TSRG_CONSTRAINTS, tsrg_path  # noqa: F401
+from cdmer.adaptation.tsrg import (FIXED_PARAMS, PARAM_GRID, TSRG, TSRGClassifierParameters, TSRGParameters,  # noqa: F401
+                                   tsrg_path)
 
 _TSRG_PARAMS = tuple(TSRG._get_param_names())
-_POSITIVE = TSRG_CONSTRAINTS["tol"]
 
 
-class DRFST(BaseEstimator):
+class DRFST(TSRGParameters, BaseEstimator):
     """DRFS-T re-generator: TSRG fitted with the domains swapped; see the module docstring.
 
     Parameters are TSRG's (:class:`cdmer.adaptation.tsrg.TSRG`).
@@ -40,24 +40,6 @@ class DRFST(BaseEstimator):
         ``[Xt; Xs]``.
     n_iter_, converged_, objective_
     """
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, Xt):
         """Learn ``P`` by TSRG on (target, source): re-generate target-like samples from the source."""
@@ -76,32 +58,13 @@ class DRFST(BaseEstimator):
         return self.tsrg_.transform(X)
 
 
-class DRFSTClassifier(BaseEstimator):
+class DRFSTClassifier(TSRGClassifierParameters, BaseEstimator):
     """DRFS-T + the paper's SVM: trained on the re-generated source, applied to the original target.
 
     ``fit(Xs, ys, Xt)`` learns :class:`DRFST` on (Xs, Xt) and the linear SVM
     (C) on ``(drfst_.transform(Xs), ys)``; ``predict(X)`` is ``svm_.predict(X)``
     (X: original target features).
     """
-
-    _parameter_constraints = {**TSRG_CONSTRAINTS, "C": _POSITIVE}
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.C = C
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, ys, Xt):
         validate_params(self)

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator
 from cdmer.adaptation._tsrg_solvers import Problem, solve_exact, solve_ialm
 from cdmer.adaptation.base import check_domains, check_features, validate_params
 from cdmer.adaptation.kernels import kernel_matrix, resolve_gamma
-from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRG_CONSTRAINTS  # noqa: F401  (same grid, default)
+from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRGParameters  # noqa: F401  (same grid, default)
 from cdmer.errors import ConvergenceWarning
 
 
@@ -64,7 +64,7 @@ def label_problem(Xs, ys, Xt, kernel="linear", gamma=None, degree=3, coef0=1.0):
     return problem, classes
 
 
-class DRLS(BaseEstimator):
+class DRLS(TSRGParameters, BaseEstimator):
     """Domain Regeneration in the Label Space; see the module docstring.
 
     Parameters
@@ -84,24 +84,6 @@ class DRLS(BaseEstimator):
     classes_, n_iter_, converged_, objective_
     kkt_violation_ : float (``"exact"`` only)
     """
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, ys, Xt):
         """Learn ``P`` from labelled source rows ``(Xs, ys)`` and unlabelled target rows ``Xt``."""

@@ -98,7 +98,53 @@ TSRG_CONSTRAINTS = {
 }
 
 
-class TSRG(BaseEstimator):
+class TSRGParameters:
+    """The parameters of eq. (7), its kernel and its solvers: one signature for every estimator built on
+    TSRG's problem (TSRG, DRFS-T, DRLS and their skada wrappers); see :class:`TSRG` for their meaning."""
+
+    _parameter_constraints = dict(TSRG_CONSTRAINTS)
+
+    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
+                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
+        self.lam = lam
+        self.mu = mu
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.kappa0 = kappa0
+        self.rho = rho
+        self.kappa_max = kappa_max
+        self.tol_kkt = tol_kkt
+
+
+class TSRGClassifierParameters:
+    """:class:`TSRGParameters` and the paper's SVM's ``C``: the signature of TSRG's and DRFS-T's classifiers."""
+
+    _parameter_constraints = {**TSRG_CONSTRAINTS, "C": [_POSITIVE]}
+
+    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
+                 C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
+        self.lam = lam
+        self.mu = mu
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.solver = solver
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+        self.kappa0 = kappa0
+        self.rho = rho
+        self.kappa_max = kappa_max
+        self.tol_kkt = tol_kkt
+
+
+class TSRG(TSRGParameters, BaseEstimator):
     """Target Sample Re-Generator (eq. (7)); see the module docstring.
 
     ``TSRG(lam, mu).fit(Xs, Xt).transform(X)``: ``fit`` learns ``P`` from
@@ -149,24 +195,6 @@ class TSRG(BaseEstimator):
     --------
     tsrg_path : the re-generated targets for one lambda and many mus at once.
     """
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, Xt):
         """Learn ``P`` from source ``Xs`` (ns, d) and target ``Xt`` (nt, d), rows = samples."""
@@ -222,7 +250,7 @@ def _problem(Xs, Xt, params):
     return problem
 
 
-class TSRGClassifier(BaseEstimator):
+class TSRGClassifier(TSRGClassifierParameters, BaseEstimator):
     """TSRG + the paper's SVM: trained on the original source, applied to re-generated targets.
 
     ``fit(Xs, ys, Xt)`` learns TSRG on (Xs, Xt) and a linear SVM (C) on
@@ -231,24 +259,6 @@ class TSRGClassifier(BaseEstimator):
     """
 
     method = "TSRG"
-    _parameter_constraints = {**TSRG_CONSTRAINTS, "C": [_POSITIVE]}
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 C=1.0, max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.C = C
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, Xs, ys, Xt):
         """Learn TSRG from ``(Xs, Xt)`` and the paper's SVM from the labelled source ``(Xs, ys)``."""

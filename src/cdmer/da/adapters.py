@@ -44,7 +44,7 @@ from cdmer.adaptation.kliep import KLIEP
 from cdmer.adaptation.kmm import KMM
 from cdmer.adaptation.stm import STM
 from cdmer.adaptation.tgsr import TGSR
-from cdmer.adaptation.tsrg import TSRG, TSRG_CONSTRAINTS
+from cdmer.adaptation.tsrg import TSRG, TSRGParameters
 from cdmer.adaptation.ulsif import ULSIF
 from cdmer.errors import InputError, NotFittedError
 
@@ -93,7 +93,7 @@ def _source_target(X, y, sample_domain, method):
     return X, y, source
 
 
-class TSRGAdapter(TransformerMixin, BaseAdapter):
+class TSRGAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
     """TSRG (Zong et al., ACM MM 2017) as a skada Adapter.
 
     ``fit_transform(X, y, sample_domain=...)`` learns ``P`` of eq. (7) from
@@ -111,24 +111,6 @@ class TSRGAdapter(TransformerMixin, BaseAdapter):
         The fitted re-generator (array API).
     n_features_in_ : int
     """
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, X, y=None, *, sample_domain=None):
         """Learn ``P`` from the source and target rows of ``X``."""
@@ -335,7 +317,7 @@ class STMClassifier(ClassifierMixin, DAEstimator):
         return self.stm_.decision_function(X)
 
 
-class DRFSTAdapter(TransformerMixin, BaseAdapter):
+class DRFSTAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
     """DRFS-T (Zong et al., IEEE TIP 2018) as a skada Adapter: the source is re-generated.
 
     ``fit_transform(X, y, sample_domain=...)`` learns DRFS-T (TSRG with the
@@ -346,24 +328,6 @@ class DRFSTAdapter(TransformerMixin, BaseAdapter):
     re-generates source rows (``allow_source=True``). Parameters are those of
     :class:`~cdmer.adaptation.drfst.DRFST`.
     """
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     def fit(self, X, y=None, *, sample_domain=None):
         """Learn DRFS-T's ``P`` from the source and target rows of ``X``."""
@@ -465,26 +429,8 @@ class _ArrayDAClassifier(ClassifierMixin, DAEstimator):
         return self.estimator_.decision_function(X)
 
 
-class DRLSClassifier(_ArrayDAClassifier):
+class DRLSClassifier(TSRGParameters, _ArrayDAClassifier):
     """DRLS (Zong et al., IEEE TIP 2018) as a skada DA classifier; parameters of :class:`cdmer.adaptation.drls.DRLS`."""
-
-    _parameter_constraints = dict(TSRG_CONSTRAINTS)
-
-    def __init__(self, lam=1.0, mu=0.01, kernel="linear", gamma=None, degree=3, coef0=1.0, solver="ialm",
-                 max_iter=1000, tol=1e-8, kappa0=1e-3, rho=1.1, kappa_max=1e15, tol_kkt=1e-6):
-        self.lam = lam
-        self.mu = mu
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.kappa0 = kappa0
-        self.rho = rho
-        self.kappa_max = kappa_max
-        self.tol_kkt = tol_kkt
 
     _array_class = DRLS
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from cdmer.deployment.methods import Method, select_params
 from cdmer.errors import InputError
-from cdmer.io.atomic import atomic_path
+from cdmer.io.atomic import atomic_path, json_default
 from cdmer.io.extraction import canonical_record, check_compatible, missing, to_json
 from cdmer.io.featureset import FeatureSet
 from cdmer.io.provenance import versions
@@ -139,7 +139,7 @@ class ModelBundle:
 
     def save(self, path):
         """Write the model file atomically (see the module docstring for its format)."""
-        arrays = {"record": np.asarray(json.dumps(self.record(), default=_json)),
+        arrays = {"record": np.asarray(json.dumps(self.record(), default=json_default)),
                   "Xs": self._Xs, "ys": self._ys, "Xt": self._Xt, "yt_fit": np.asarray(self.yt_fit_).astype(str)}
         with atomic_path(Path(path)) as tmp:
             with open(tmp, "wb") as fh:
@@ -202,18 +202,6 @@ class ModelBundle:
                              f"scikit-learn {versions()['scikit-learn']}): fit the model again here",
                              path=path, field="yt_fit")
         return self
-
-
-def _json(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    return str(obj)
 
 
 def load_model(path, **kwargs):

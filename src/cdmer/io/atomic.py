@@ -58,10 +58,11 @@ def write_text(path, text):
 
 def write_json(path, obj):
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dumps``' ``default``: NumPy scalars and arrays, paths; anything else is an error."""
     import numpy as np
 
     if isinstance(obj, np.integer):
