@@ -38,7 +38,36 @@ PARAM_GRID = tuple({"lam": float(lam)} for lam in sorted(
 FIXED_PARAMS = {"lam": 1.0}
 
 
-class STM(WeightedSVMClassifier):
+class STMParameters:
+    """STM's parameters (see :class:`STM`): one signature for the array API and its skada wrapper."""
+
+    _parameter_constraints = {
+        **KMM_CONSTRAINTS,
+        "lam": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="both")],
+        "init": [StrOptions({"ones", "kmm"})],
+        "warm_start": ["boolean"],
+        "svm_tol": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, lam=1.0, C=1.0, B=1000.0, eps=None, kernel="linear", gamma=None, max_iter=10,
+                 tol=1e-3, init="ones", warm_start=False, svm_tol=1e-3, solver_options=None):
+        self.lam = lam
+        self.C = C
+        self.B = B
+        self.eps = eps
+        self.kernel = kernel
+        self.gamma = gamma
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.warm_start = warm_start
+        self.svm_tol = svm_tol
+        self.solver_options = solver_options
+
+
+class STM(STMParameters, WeightedSVMClassifier):
     """Selective transfer machine: a linear SVM and source weights learned jointly.
 
     STM solves (Chu et al. CVPR 2013, section 3, the objective of their eq. (1))::
@@ -119,31 +148,6 @@ class STM(WeightedSVMClassifier):
     """
 
     method = "STM"
-    _parameter_constraints = {
-        **KMM_CONSTRAINTS,
-        "lam": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="both")],
-        "init": [StrOptions({"ones", "kmm"})],
-        "warm_start": ["boolean"],
-        "svm_tol": [Interval(Real, 0, None, closed="neither")],
-    }
-
-    def __init__(self, lam=1.0, C=1.0, B=1000.0, eps=None, kernel="linear", gamma=None, max_iter=10,
-                 tol=1e-3, init="ones", warm_start=False, svm_tol=1e-3, solver_options=None):
-        self.lam = lam
-        self.C = C
-        self.B = B
-        self.eps = eps
-        self.kernel = kernel
-        self.gamma = gamma
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.warm_start = warm_start
-        self.svm_tol = svm_tol
-        self.solver_options = solver_options
-
     def fit(self, Xs, ys, Xt):
         """Alternate the weighted SVM and the weight QP until the objective settles."""
         validate_params(self)
@@ -256,4 +260,4 @@ def ovo_hinge_losses(svm, X, y, classes=None):
     return losses
 
 
-__all__ = ["STM", "ovo_hinge_losses", "PARAM_GRID", "FIXED_PARAMS", "PAPER_LAMBDAS"]
+__all__ = ["STM", "STMParameters", "ovo_hinge_losses", "PARAM_GRID", "FIXED_PARAMS", "PAPER_LAMBDAS"]

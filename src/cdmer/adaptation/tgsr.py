@@ -157,7 +157,35 @@ def _prepare(est, Xs, ys, Xt):
     return Xs, Xt, classes, order, offsets, TGSRProblem(Xs[:, order], Ls, Xt[:, order], offsets)
 
 
-class TGSR(BaseEstimator):
+class TGSRParameters:
+    """TGSR's parameters (see :class:`TGSR`): one signature for the array API and its skada wrapper."""
+
+    _parameter_constraints = {
+        "lam": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_selected": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_regions": [Interval(numbers.Integral, 1, None, closed="left")],
+        "groups": ["array-like", None],
+        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+        "mu0": [Interval(numbers.Real, 0, None, closed="neither")],
+        "rho": [Interval(numbers.Real, 1, None, closed="left")],
+        "mu_max": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, lam=1.0, n_selected=85, n_regions=85, groups=None, tol=1e-8, mu0=1e-3, rho=1.1,
+                 mu_max=1e15, max_iter=1_000_000):
+        self.lam = lam
+        self.n_selected = n_selected
+        self.n_regions = n_regions
+        self.groups = groups
+        self.tol = tol
+        self.mu0 = mu0
+        self.rho = rho
+        self.mu_max = mu_max
+        self.max_iter = max_iter
+
+
+class TGSR(TGSRParameters, BaseEstimator):
     """Transfer group-sparse regression (Jiang et al., ICPR 2022; released code); see the module docstring.
 
     Parameters
@@ -184,30 +212,6 @@ class TGSR(BaseEstimator):
     selected_ : ndarray of int
         Regions whose rows of ``C`` are not all zero.
     """
-
-    _parameter_constraints = {
-        "lam": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_selected": [Interval(numbers.Integral, 1, None, closed="left")],
-        "n_regions": [Interval(numbers.Integral, 1, None, closed="left")],
-        "groups": ["array-like", None],
-        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
-        "mu0": [Interval(numbers.Real, 0, None, closed="neither")],
-        "rho": [Interval(numbers.Real, 1, None, closed="left")],
-        "mu_max": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-    }
-
-    def __init__(self, lam=1.0, n_selected=85, n_regions=85, groups=None, tol=1e-8, mu0=1e-3, rho=1.1,
-                 mu_max=1e15, max_iter=1_000_000):
-        self.lam = lam
-        self.n_selected = n_selected
-        self.n_regions = n_regions
-        self.groups = groups
-        self.tol = tol
-        self.mu0 = mu0
-        self.rho = rho
-        self.mu_max = mu_max
-        self.max_iter = max_iter
 
     def fit(self, Xs, ys, Xt):
         """Learn ``C`` from labelled source rows ``(Xs, ys)`` and unlabelled target rows ``Xt``."""

@@ -42,8 +42,8 @@ from cdmer.adaptation.drls import DRLS
 from cdmer.adaptation.gfk import GFK
 from cdmer.adaptation.kliep import KLIEP
 from cdmer.adaptation.kmm import KMM
-from cdmer.adaptation.stm import STM
-from cdmer.adaptation.tgsr import TGSR
+from cdmer.adaptation.stm import STM, STMParameters
+from cdmer.adaptation.tgsr import TGSR, TGSRParameters
 from cdmer.adaptation.tsrg import TSRG, TSRGParameters
 from cdmer.adaptation.ulsif import ULSIF
 from cdmer.errors import InputError, NotFittedError
@@ -258,7 +258,7 @@ class ULSIFAdapter(_ReweightAdapter):
         return ULSIF(**self.get_params())
 
 
-class STMClassifier(ClassifierMixin, DAEstimator):
+class STMClassifier(STMParameters, ClassifierMixin, DAEstimator):
     """STM (Chu et al., CVPR 2013) as a skada DA classifier.
 
     ``fit(X, y, sample_domain)`` fits :class:`cdmer.adaptation.stm.STM` on
@@ -271,23 +271,6 @@ class STMClassifier(ClassifierMixin, DAEstimator):
     stm_ : cdmer.adaptation.stm.STM
     classes_, n_features_in_
     """
-
-    _parameter_constraints = dict(STM._parameter_constraints)
-
-    def __init__(self, lam=1.0, C=1.0, B=1000.0, eps=None, kernel="linear", gamma=None, max_iter=10,
-                 tol=1e-3, init="ones", warm_start=False, svm_tol=1e-3, solver_options=None):
-        self.lam = lam
-        self.C = C
-        self.B = B
-        self.eps = eps
-        self.kernel = kernel
-        self.gamma = gamma
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.warm_start = warm_start
-        self.svm_tol = svm_tol
-        self.solver_options = solver_options
 
     def fit(self, X, y=None, sample_domain=None):
         """Fit STM on the labelled source rows and the unlabelled target rows of ``X``.
@@ -435,21 +418,7 @@ class DRLSClassifier(TSRGParameters, _ArrayDAClassifier):
     _array_class = DRLS
 
 
-class TGSRClassifier(_ArrayDAClassifier):
+class TGSRClassifier(TGSRParameters, _ArrayDAClassifier):
     """TGSR (Jiang et al., ICPR 2022) as a skada DA classifier; parameters of :class:`cdmer.adaptation.tgsr.TGSR`."""
 
-
-    def __init__(self, lam=1.0, n_selected=85, n_regions=85, groups=None, tol=1e-8, mu0=1e-3, rho=1.1,
-                 mu_max=1e15, max_iter=1_000_000):
-        self.lam = lam
-        self.n_selected = n_selected
-        self.n_regions = n_regions
-        self.groups = groups
-        self.tol = tol
-        self.mu0 = mu0
-        self.rho = rho
-        self.mu_max = mu_max
-        self.max_iter = max_iter
-
-    _parameter_constraints = dict(TGSR._parameter_constraints)
     _array_class = TGSR
