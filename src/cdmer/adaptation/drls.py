@@ -32,7 +32,6 @@ label problem: ``Xs`` replaced by ``Ls^T``):
 """
 
 import time
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -40,8 +39,7 @@ from sklearn.base import BaseEstimator
 from cdmer.adaptation._tsrg_solvers import Problem, solve_exact, solve_ialm
 from cdmer.adaptation.base import check_domains, check_features, validate_params
 from cdmer.adaptation.kernels import kernel_matrix, resolve_gamma
-from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRGParameters  # noqa: F401  (same grid, default)
-from cdmer.errors import ConvergenceWarning
+from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRGParameters, _warn_exact, solve_problem  # noqa: F401
 
 
 def label_problem(Xs, ys, Xt, kernel="linear", gamma=None, degree=3, coef0=1.0):
@@ -90,22 +88,10 @@ class DRLS(TSRGParameters, BaseEstimator):
         validate_params(self)
         Xs, ys, Xt = check_domains(Xs, ys, Xt, "DRLS")
         problem, self.classes_ = label_problem(Xs, ys, Xt, self.kernel, self.gamma, self.degree, self.coef0)
-        lam, mu = float(self.lam), float(self.mu)
         self.X_fit_ = problem.X_fit
         self.gamma_ = problem.gamma_
-        if self.solver == "ialm":
-            P, n_iter, converged = solve_ialm(problem, lam, mu, kappa0=self.kappa0, rho=self.rho,
-                                              kappa_max=self.kappa_max, tol=self.tol, max_iter=self.max_iter)
-            self.objective_ = problem.objective(P, lam, mu)
-            if not converged:
-                warnings.warn(f"DRLS (ialm, lam={lam}, mu={mu}) stopped at its iteration cap max_iter="
-                              f"{self.max_iter} before reaching its tolerance", ConvergenceWarning, stacklevel=2)
-        else:
-            res = solve_exact(problem, lam, [mu], tol_kkt=self.tol_kkt, max_steps=self.max_iter, store_P=True)
-            _warn_exact(res, lam, self.tol_kkt)
-            P, n_iter, converged = res.P, int(res.steps.max(initial=0)), bool(res.kkt[0] <= self.tol_kkt)
-            self.objective_, self.kkt_violation_ = float(res.objective[0]), float(res.kkt[0])
-        self.P_, self.n_iter_, self.converged_ = P, n_iter, converged
+        for name, value in solve_problem(self, problem, "DRLS").items():
+            setattr(self, name, value)
         self.n_features_in_ = Xs.shape[1]
         return self
 
@@ -118,13 +104,6 @@ class DRLS(TSRGParameters, BaseEstimator):
         """The class of the largest re-generated label value."""
         decision = self.decision_function(X)
         return self.classes_[np.argmax(decision, axis=1)]
-
-
-def _warn_exact(res, lam, tol_kkt):
-    for k in np.flatnonzero(res.n_failed):
-        warnings.warn(f"DRLS (exact, lam={lam}, mu={res.mus[k]}): {res.n_failed[k]} columns still violate the "
-                      f"optimality conditions after the polish; worst violation {res.kkt[k]:.3g} x mu > "
-                      f"tol_kkt={tol_kkt}", ConvergenceWarning, stacklevel=3)
 
 
 def drls_path(Xs, ys, Xt, lam, mus, *, solver="exact", **params):
@@ -147,7 +126,7 @@ def drls_path(Xs, ys, Xt, lam, mus, *, solver="exact", **params):
     if solver == "exact":
         t0 = time.perf_counter()
         res = solve_exact(problem, lam, mus, tol_kkt=est.tol_kkt, max_steps=est.max_iter)
-        _warn_exact(res, lam, est.tol_kkt)
+        _warn_exact(res, lam, est.tol_kkt, est.max_iter, "DRLS")
         share = (time.perf_counter() - t0) / len(mus)
         for mu in mus:
             k = int(np.flatnonzero(res.mus == mu)[0])

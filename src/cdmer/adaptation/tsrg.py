@@ -204,26 +204,12 @@ class TSRG(TSRGParameters, BaseEstimator):
         return self
 
     def _fit_problem(self, problem):
-        lam, mu = float(self.lam), float(self.mu)
         self.X_fit_ = problem.X_fit
         self.n_source_ = problem.ns
         self.n_features_in_ = problem.X_fit.shape[1]
         self.gamma_ = problem.gamma_
-        if self.solver == "ialm":
-            P, n_iter, converged = solve_ialm(problem, lam, mu, kappa0=self.kappa0, rho=self.rho,
-                                              kappa_max=self.kappa_max, tol=self.tol, max_iter=self.max_iter)
-            self.objective_ = problem.objective(P, lam, mu)
-            if not converged:
-                warnings.warn(f"TSRG (ialm, lam={lam}, mu={mu}) stopped at its iteration cap "
-                              f"max_iter={self.max_iter} before reaching its tolerance", ConvergenceWarning,
-                              stacklevel=3)
-        else:
-            res = solve_exact(problem, lam, [mu], tol_kkt=self.tol_kkt, max_steps=self.max_iter, store_P=True)
-            _warn_exact(res, lam, self.tol_kkt, self.max_iter)
-            P, n_iter, converged = res.P, int(res.steps.max(initial=0)), bool(res.kkt[0] <= self.tol_kkt)
-            self.objective_, self.kkt_violation_ = float(res.objective[0]), float(res.kkt[0])
-            self.n_polished_ = int(res.n_polished[0])
-        self.P_, self.n_iter_, self.converged_ = P, n_iter, converged
+        for name, value in solve_problem(self, problem, "TSRG").items():
+            setattr(self, name, value)
 
     def transform(self, X):
         """Re-generate samples: ``k(X, [Xs; Xt]) @ P_`` (rows in, rows out)."""
@@ -353,11 +339,35 @@ def tsrg_path(Xs, Xt, lam, mus, *, kernel="linear", gamma=None, degree=3, coef0=
     return Zt, info
 
 
-def _warn_exact(res, lam, tol_kkt, max_steps):
+def solve_problem(est, problem, name):
+    """Minimise eq. (7) on ``problem`` with ``est``'s solver and settings (:class:`TSRGParameters`).
+
+    The one solve step of every estimator on TSRG's objective (TSRG, and DRLS
+    on its label problem); ``name`` labels the warnings. Returns the fitted
+    attributes: ``P_``, ``n_iter_``, ``converged_``, ``objective_`` and, for
+    ``"exact"``, ``kkt_violation_`` and ``n_polished_``.
+    """
+    lam, mu = float(est.lam), float(est.mu)
+    if est.solver == "ialm":
+        P, n_iter, converged = solve_ialm(problem, lam, mu, kappa0=est.kappa0, rho=est.rho,
+                                          kappa_max=est.kappa_max, tol=est.tol, max_iter=est.max_iter)
+        if not converged:
+            warnings.warn(f"{name} (ialm, lam={lam}, mu={mu}) stopped at its iteration cap "
+                          f"max_iter={est.max_iter} before reaching its tolerance", ConvergenceWarning,
+                          stacklevel=4)
+        return {"P_": P, "n_iter_": n_iter, "converged_": converged, "objective_": problem.objective(P, lam, mu)}
+    res = solve_exact(problem, lam, [mu], tol_kkt=est.tol_kkt, max_steps=est.max_iter, store_P=True)
+    _warn_exact(res, lam, est.tol_kkt, est.max_iter, name)
+    return {"P_": res.P, "n_iter_": int(res.steps.max(initial=0)), "converged_": bool(res.kkt[0] <= est.tol_kkt),
+            "objective_": float(res.objective[0]), "kkt_violation_": float(res.kkt[0]),
+            "n_polished_": int(res.n_polished[0])}
+
+
+def _warn_exact(res, lam, tol_kkt, max_steps, name="TSRG"):
     """ConvergenceWarning for every mu of an exact solve with columns above ``tol_kkt``."""
     capped = int((~res.complete).sum())
     for k in np.flatnonzero(res.n_failed):
-        warnings.warn(f"TSRG (exact, lam={lam}, mu={res.mus[k]}): {res.n_failed[k]} of {res.kkt_columns.shape[1]} "
+        warnings.warn(f"{name} (exact, lam={lam}, mu={res.mus[k]}): {res.n_failed[k]} of {res.kkt_columns.shape[1]} "
                       f"columns still violate the optimality conditions of eq. (7) after the polish; worst "
                       f"violation {res.kkt[k]:.3g} x mu > tol_kkt={tol_kkt}"
                       + (f" ({capped} paths stopped at the iteration cap max_iter={max_steps})" if capped else ""),
