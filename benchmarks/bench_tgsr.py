@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_tgsr.py [--source CASME2] [--target SMIC_VIS] [--lambdas N] [--jobs 2]
-                                    [--modes procs,threads] [--old] [--plain K]
+                                    [--modes procs,threads] [--old] [--before SRC] [--plain K]
 
 Runs, in one process:
 
@@ -15,9 +15,12 @@ Runs, in one process:
    Prints wall time, the workers' CPU time, the ALM iterations and, when
    N < 271, the full grid extrapolated (from wall time, and from CPU time on
    2 idle cores);
-2. with ``--old``, the same lambdas with the previous direct form
-   (``method="direct"``, ``procs`` mode), then old/new ratios of wall and CPU
-   time and the largest relative difference of the target decisions;
+2. with ``--old``, the same lambdas with the direct form (``method="direct"``,
+   ``procs`` mode), and with ``--before SRC`` (the ``src`` folder of an older
+   tree, e.g. ``git archive <commit> | tar -x -C /tmp/before``) the same
+   lambdas with that tree's default solver, each followed by its ratios of
+   wall and CPU time to this checkout's and the largest relative difference
+   of the target decisions;
 3. ``--plain K`` single fits (default 0) of :func:`plain_fit`, the released
    algorithm in plain NumPy, next to ``TGSR(lam, k).fit`` on the same points.
 
@@ -28,6 +31,10 @@ after every grid. Record the figures in docs/new-methods.md.
 
 import argparse
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,8 +79,10 @@ def _one_lambda(Xs, ys, Xt, lam, method, threads):
     """One lambda, n_selected = 1..85, by solve_batch's ``method``; returns (points, iterations, CPU s, decisions)."""
     import threadpoolctl
 
-    from cdmer.adaptation._tgsr_solver import solve_batch
+    from cdmer.adaptation import _tgsr_solver
     from cdmer.adaptation.tgsr import _prepare
+
+    solve_batch = _tgsr_solver.solve_batch
 
     c0 = time.process_time()
     with threadpoolctl.threadpool_limits(limits=2 if threads else 1, user_api="blas"):
@@ -81,9 +90,14 @@ def _one_lambda(Xs, ys, Xt, lam, method, threads):
         Xt_p = Xt_p[:, order]
         ks = list(range(1, 86))
         decisions, iters = {}, 0
-        for idx, C, n_iter, _ in solve_batch(problem, lam, ks, method=method, threads=threads):
-            decisions[ks[idx]] = Xt_p @ C                       # what tgsr_path does with each C
-            iters += n_iter
+        if not hasattr(_tgsr_solver, "Solution"):              # an older tree: (index, C, n_iter, converged)
+            for idx, C, n_iter, _ in solve_batch(problem, lam, ks, method=method, threads=threads):
+                decisions[ks[idx]] = Xt_p @ C
+                iters += n_iter
+        else:
+            for idx, solution in solve_batch(problem, lam, ks, method=method, threads=threads, rows=Xt_p):
+                decisions[ks[idx]] = solution.decision()        # what tgsr_path does with each run
+                iters += solution.n_iter
     return len(ks), iters, time.process_time() - c0, decisions
 
 
@@ -109,13 +123,16 @@ def main():
     ap.add_argument("--plain", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--modes", default="procs", help="comma list of procs, threads")
-    ap.add_argument("--old", action="store_true", help="also time the previous (direct-form) solver on the lambdas")
+    ap.add_argument("--old", action="store_true", help="also time the direct-form solver on the lambdas")
+    ap.add_argument("--before", type=Path, help="src folder of an older tree: also time its default solver")
+    ap.add_argument("--emit", type=Path, help=argparse.SUPPRESS)     # internal: the --before run's output file
     args = ap.parse_args()
     src = load_features(DATA / f"{args.source}_LBPTOP_R3P8_112x112.mat")
     tgt = load_features(DATA / f"{args.target}_LBPTOP_R3P8_112x112.mat")
     Xs, ys, Xt = src.X, np.asarray(src.labels), tgt.X
-    print(f"{args.source} -> {args.target}: ns={len(Xs)} nt={len(Xt)} d={Xs.shape[1]}; cpus={os.cpu_count()}, "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if not args.emit:
+        print(f"{args.source} -> {args.target}: ns={len(Xs)} nt={len(Xt)} d={Xs.shape[1]}; cpus={os.cpu_count()}, "
+              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rng = np.random.default_rng(0)                                # compile / load the numba kernels
     for threads in (False, True):
         list(tgsr_path(rng.random((9, 12)), np.arange(9) % 3, rng.random((5, 12)), 1.0, [1, 2, 3, 4], n_regions=4))
@@ -125,9 +142,25 @@ def main():
     lams = [LAMBDAS[i] for i in idx]
     n_pts = 85 * len(lams)
     results = {}
+    if args.emit:                                                 # the --before run, in the older tree
+        wall, cpu, iters, dec = _grid(Xs, ys, Xt, lams, "gram", "procs", args.jobs)
+        with open(args.emit, "wb") as fh:
+            pickle.dump((wall, cpu, iters, dec), fh)
+        return
     runs = [("gram", m) for m in args.modes.split(",")] + ([("direct", "procs")] if args.old else [])
+    runs += [("before", "procs")] if args.before else []
     for method, mode in runs:
-        wall, cpu, iters, dec = _grid(Xs, ys, Xt, lams, method, mode, args.jobs)
+        if method == "before":                                    # same script, the older tree's cdmer
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "before.pkl"
+                env = {**os.environ, "PYTHONPATH": str(args.before.resolve())}
+                subprocess.run([sys.executable, __file__, "--source", args.source, "--target", args.target,
+                                "--lambdas", str(args.lambdas), "--jobs", str(args.jobs), "--emit", str(out)],
+                               env=env, check=True, stdout=subprocess.DEVNULL)
+                with open(out, "rb") as fh:
+                    wall, cpu, iters, dec = pickle.load(fh)
+        else:
+            wall, cpu, iters, dec = _grid(Xs, ys, Xt, lams, method, mode, args.jobs)
         results[(method, mode)] = (wall, cpu, dec)
         how = f"{args.jobs} processes x 1 BLAS thread" if mode == "procs" else "1 process, 2 BLAS + numba threads"
         print(f"{method:6s} ({how}): {len(lams)} lambdas x 85 = {n_pts} points, {iters} ALM iterations: "
@@ -136,13 +169,15 @@ def main():
         if len(lams) < len(LAMBDAS):
             print(f"       full grid (271 lambdas) extrapolated: wall {wall / len(lams) * 271:.0f} s; from CPU time "
                   f"on 2 idle cores {cpu / len(lams) * 271 / 2:.0f} s")
-    if ("direct", "procs") in results:
-        w0, c0, d0 = results[("direct", "procs")]
+    for other in ("direct", "before"):
+        if (other, "procs") not in results:
+            continue
+        w0, c0, d0 = results[(other, "procs")]
         w1, c1, d1 = results[("gram", "procs")] if ("gram", "procs") in results else next(iter(results.values()))
         diff = max(np.max(np.abs(a[k] - b[k])) / np.max(np.abs(a[k])) for a, b in zip(d0, d1) for k in a)
         same = all(np.array_equal(np.argmax(a[k], 1), np.argmax(b[k], 1)) for a, b in zip(d0, d1) for k in a)
-        print(f"old/new: wall {w0 / w1:.2f}x, CPU {c0 / c1:.2f}x; max rel diff of the decisions {diff:.1e}, "
-              f"same predictions: {same}")
+        print(f"{other}/this checkout: wall {w0 / w1:.2f}x, CPU {c0 / c1:.2f}x; max rel diff of the decisions "
+              f"{diff:.1e}, same predictions: {same}")
 
     for lam, k in [(1.0, 1), (0.01, 42), (100.0, 84), (1.0, 85), (1000.0, 20)][:args.plain]:
         t0, c0 = time.perf_counter(), time.process_time()

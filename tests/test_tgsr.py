@@ -178,8 +178,8 @@ def test_threaded_batch_equals_serial():
     Ls = (ys[None, :] == np.unique(ys)[:, None]).astype(float)
     problem = TGSRProblem(Xs, Ls, Xt, np.arange(0, 25, 3))
     ks = [1, 2, 3, 5, 7]
-    serial = {i: (C, it) for i, C, it, _ in solve_batch(problem, 0.7, ks)}
-    threaded = {i: (C, it) for i, C, it, _ in solve_batch(problem, 0.7, ks, threads=True)}
+    serial = {i: (sol.coef(), sol.n_iter) for i, sol in solve_batch(problem, 0.7, ks)}
+    threaded = {i: (sol.coef(), sol.n_iter) for i, sol in solve_batch(problem, 0.7, ks, threads=True)}
     for i in range(len(ks)):
         assert serial[i][1] == threaded[i][1]
         np.testing.assert_allclose(serial[i][0], threaded[i][0], rtol=1e-12, atol=1e-14)
@@ -218,9 +218,9 @@ def test_gram_form_equals_direct_form():
     offsets = [0, 4, 9, 12, 20, 24, 30]                                  # unequal groups
     problem = _problem(Xs, ys, Xt, offsets)
     ks = [1, 2, 3, 4, 5, 6, 7]
-    direct = {i: (C, it) for i, C, it, _ in solve_batch(problem, 0.2, ks, method="direct")}
-    gram = {i: (C, it, ok) for i, C, it, ok in solve_batch(problem, 0.2, ks, method="gram")}
-    threaded = {i: (C, it) for i, C, it, _ in solve_batch(problem, 0.2, ks, method="gram", threads=True)}
+    direct = {i: (sol.coef(), sol.n_iter) for i, sol in solve_batch(problem, 0.2, ks, method="direct")}
+    gram = {i: (sol.coef(), sol.n_iter, sol.converged) for i, sol in solve_batch(problem, 0.2, ks, method="gram")}
+    threaded = {i: (sol.coef(), sol.n_iter) for i, sol in solve_batch(problem, 0.2, ks, method="gram", threads=True)}
     assert sorted(gram) == list(range(len(ks)))
     for i in range(len(ks)):
         assert gram[i][2]
@@ -249,7 +249,7 @@ def test_batched_path_at_ties():
         if len(single.selected_) < k:
             fewer.append(k)
     assert 2 in fewer                                                 # the tie was at the boundary
-    direct = {ks[i]: (C, it) for i, C, it, _ in solve_batch(_problem(Xs, ys, Xt, np.arange(0, 25, 3)), 0.4, ks,
+    direct = {ks[i]: (sol.coef(), sol.n_iter) for i, sol in solve_batch(_problem(Xs, ys, Xt, np.arange(0, 25, 3)), 0.4, ks,
                                                             method="direct")}
     for k in ks:
         assert direct[k][1] == out[k][1]["n_iter"]
@@ -259,14 +259,38 @@ def test_batched_path_at_ties():
         np.testing.assert_allclose(Xt @ C_ref, out[k][0], rtol=0, atol=1e-9 * np.abs(Xt @ C_ref).max())
 
 
+def test_history_replay_and_decisions(monkeypatch):
+    # runs keep no H until they reach the stopping test; it is replayed from the recorded w and factors
+    # (forced for every run at iteration _HISTORY): a tiny history gives the same iterates as the default,
+    # and decision() from the group coefficients equals rows @ coef()
+    import cdmer.adaptation._tgsr_solver as solver
+    Xs, Xt, ys = _data(ns=25, nt=12, d=30, seed=11)
+    problem = _problem(Xs, ys, Xt, [0, 4, 9, 12, 20, 24, 30])
+    ks = [1, 2, 3, 4, 5, 6]
+    full = {i: sol for i, sol in solver.solve_batch(problem, 0.3, ks, rows=Xt)}
+    for cap in (1, 2, 5):
+        monkeypatch.setattr(solver, "_HISTORY", cap)
+        short = {i: sol for i, sol in solver.solve_batch(problem, 0.3, ks, rows=Xt)}
+        for i in range(len(ks)):
+            assert short[i].n_iter == full[i].n_iter
+            np.testing.assert_array_equal(short[i].coef(), full[i].coef())
+    direct = {i: sol for i, sol in solver.solve_batch(problem, 0.3, ks, method="direct", rows=Xt)}
+    for i in range(len(ks)):
+        sol = full[i]
+        np.testing.assert_allclose(sol.decision(), Xt @ sol.coef(), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(direct[i].decision(), Xt @ direct[i].coef(), rtol=0, atol=0)
+        assert list(sol.selected()) == list(direct[i].selected())
+        assert direct[i].n_iter == sol.n_iter
+
+
 def test_max_iter_stops_unconverged_runs_alike():
     # a run cut at max_iter returns the B of its last step, converged=False, in both forms
     from cdmer.adaptation._tgsr_solver import solve_batch
     Xs, Xt, ys = _data(seed=9)
     problem = _problem(Xs, ys, Xt, np.arange(0, 25, 3))
     ks = [1, 3, 8]
-    direct = {i: (C, it, ok) for i, C, it, ok in solve_batch(problem, 1.0, ks, max_iter=5, method="direct")}
-    gram = {i: (C, it, ok) for i, C, it, ok in solve_batch(problem, 1.0, ks, max_iter=5, method="gram")}
+    direct = {i: (sol.coef(), sol.n_iter, sol.converged) for i, sol in solve_batch(problem, 1.0, ks, max_iter=5, method="direct")}
+    gram = {i: (sol.coef(), sol.n_iter, sol.converged) for i, sol in solve_batch(problem, 1.0, ks, max_iter=5, method="gram")}
     assert [gram[i][1:] for i in range(3)] == [(5, False), (5, False), (1, True)]
     assert [direct[i][1:] for i in range(3)] == [(5, False), (5, False), (1, True)]
     for i in range(3):

@@ -101,8 +101,7 @@ def _group_step_py(Wt, Bt, Tt, offsets, ks, c, mu, stop):
                     t = trow[i]
                     leq = (w - t * inv) - b              # P - B
                     a = abs(leq)
-                    if a > m:
-                        m = a
+                    m = max(m, a)
                     brow[i] = b
                     trow[i] = t + mu * leq
         stop[j] = m
@@ -149,13 +148,15 @@ class TGSRProblem:
 
 
 def solve_batch(problem, lam, ks, *, tol=1e-8, mu0=1e-3, rho=1.1, mu_max=1e15, max_iter=1_000_000, threads=False,
-                method="gram"):
+                method="gram", rows=None):
     """Run the ALM for one lambda and every k in ``ks`` side by side.
 
-    Yields ``(index, C, n_iter, converged)`` for each run as it stops
-    (``index`` into ``ks``; ``C`` is d x c in the problem's permuted feature
-    order). A run that reaches ``max_iter`` is yielded with ``converged=False``
-    and the B of its last iteration.
+    Yields ``(index, solution)`` for each run as it stops (``index`` into
+    ``ks``; ``solution`` a :class:`Solution`: ``coef()`` is C, d x c in the
+    problem's permuted feature order, ``decision()`` is ``rows C`` for
+    ``rows`` (n x d, permuted order) if given, computed from the group
+    coefficients without forming C). A run that reaches ``max_iter`` is
+    yielded with ``converged=False`` and the B of its last iteration.
 
     ``threads=False`` (default) runs on ONE core: BLAS is limited to one
     thread and the group pass is serial. The products here have few columns
@@ -175,25 +176,18 @@ def solve_batch(problem, lam, ks, *, tol=1e-8, mu0=1e-3, rho=1.1, mu_max=1e15, m
     """
     if method not in ("gram", "direct"):
         raise ValueError(f"solve_batch: method must be 'gram' or 'direct', got {method!r}")
-    if method == "gram":
-        from threadpoolctl import threadpool_limits
-
-        if threads:
-            yield from _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, True)
-            return
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield from _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, False)
-        return
-    if threads:
-        yield from _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, True)
-        return
     from threadpoolctl import threadpool_limits
 
+    solver = _solve_batch_gram if method == "gram" else _solve_batch
+    args = (problem, lam, ks, tol, mu0, rho, mu_max, max_iter, bool(threads), rows)
+    if threads:
+        yield from solver(*args)
+        return
     with threadpool_limits(limits=1, user_api="blas"):
-        yield from _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, False)
+        yield from solver(*args)
 
 
-def _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads):
+def _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads, rows):
     s, Z, phi, uB0 = problem.spectrum(lam)
     ZT = np.ascontiguousarray(Z.T)                        # m x d
     d, c = problem.d, problem.c
@@ -221,17 +215,18 @@ def _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads):
             done[:] = True
         if done.any():
             for j in np.flatnonzero(done):
-                yield int(active[j]), Bt[j * c:(j + 1) * c].T.copy(), it, bool(stop[j] < tol)
+                yield int(active[j]), Solution(it, bool(stop[j] < tol), problem.offsets,
+                                              coef=Bt[j * c:(j + 1) * c].T.copy(), rows=rows)
             keep = np.flatnonzero(~done)
             if keep.size == 0:
                 return
-            rows = (keep[:, None] * c + np.arange(c)[None, :]).ravel()
+            kept = (keep[:, None] * c + np.arange(c)[None, :]).ravel()
             active = active[keep]
-            Bt = np.ascontiguousarray(Bt[rows])
-            Tt = np.ascontiguousarray(Tt[rows])
-            zw = zw[rows]
-            phit = phit[rows]
-            sphit = sphit[rows]
+            Bt = np.ascontiguousarray(Bt[kept])
+            Tt = np.ascontiguousarray(Tt[kept])
+            zw = zw[kept]
+            phit = phit[kept]
+            sphit = sphit[kept]
         uB_new = Bt @ Z
         uTt = mu * (zw - uB_new)                          # Z^T T_new = mu (Z^T W - Z^T B_new)
         uBt = uB_new
@@ -243,50 +238,110 @@ def _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads):
 #
 # Every iterate of group g lies in span{1_g, Z_g} (Z_g: the rows of Z in group g; B starts at ones, and each
 # step adds Z w and rescales the group), so it is carried by coefficients: W_g = 1_g a_g^T + Z_g H_g (a_g: c,
-# H_g: m x c), together with vW_g = Z_g^T W_g (m x c) and ||W_g||_F^2. With B_g = s_g W_g (s_g the group's
-# shrink factor) and T_g = mu (W_g - B_g) = mu (1 - s_g) W_g (the T update of the released code, since
-# P = W - T/mu), one iteration needs only Gw_g = G_g w with the group Gram matrices G_g = Z_g^T Z_g:
+# H_g: m x c), with ||W_g||_F^2 and, while the group is kept, vW_g = Z_g^T W_g (m x c). With B_g = s_g W_g
+# (s_g the group's shrink factor) and T_g = mu (W_g - B_g) (the T update of the released code, since
+# P = W - T/mu), one iteration is, with G_g = Z_g^T Z_g and the previous factor s_g:
 #
-#     H_g <- s_g H_g + w,   a_g <- s_g a_g,   vW_g <- s_g vW_g + Gw_g
-#     ||W_g||^2 <- s_g^2 ||W_g||^2 + 2 <s_g vW_g, w> + <w, Gw_g>
-#     Z^T B = sum_g s_g' vW_g,   Z^T T = mu sum_g (1 - s_g') vW_g     (s_g' the new factors)
+#     H_g <- s_g H_g + w,   a_g <- s_g a_g
+#     ||W_g||^2 <- s_g^2 ||W_g||^2 + 2 s_g <vW_g, w> + sum_cols w^T G_g w                           (norms)
+#     vW_g <- s_g vW_g + G_g w          only where the NEW factor s_g' > 0                          (kept)
+#     Z^T B = sum_g s_g' vW_g,   Z^T W = Z^T B_prev + diag(s) w,   Z^T T = mu (Z^T W - Z^T B)
 #
-# i.e. ONE product (sum_g m x m) x (c q) per iteration instead of two d x m x (c q) ones (d = 15045 ->
-# 85 x 131 = 11135 rows for one of two products). The stopping test max|P - B| < tol is exact: P - B =
-# 1_g alpha_g^T + Z_g beta_g with alpha_g = (1 - s_g') a_g - t_g a_g_prev, beta_g = (1 - s_g') H_g -
-# t_g H_g_prev (t_g = T/mu's factor), computed in coefficients; a group whose bound |alpha| + max_i ||Z_g[i]||
-# ||beta_g[:, col]|| is below tol needs nothing more, the others are expanded row by row (largest bound first,
-# stopping at the first entry >= tol).
+# Costs per (run, group): the quadratic forms sum_cols w^T G_g w of ALL groups are one product of the packed
+# upper triangles of the G_g with those of w w^T (m (m + 1) / 2 per pair, :func:`_pack_quad_py`), and the
+# products G_g w (m^2 c) are needed only for the groups the run keeps: a third of the pairs on the authors'
+# grid, iteration-weighted (a group dropped at one step has B_g = 0, so its next W_g is Z_g w and its old vW_g
+# is never read). Measured in docs/new-methods.md.
+#
+# The stopping test max|P - B| < tol is exact. Cheap necessary condition first: Z^T (P - B) = Z^T W - Z^T T/mu
+# - Z^T B is known, and |(Z^T x)_i| <= ||Z[:, i]||_1 max|x|, so a run with max_i |(Z^T (P - B))_i| /
+# ||Z[:, i]||_1 > 2 tol (after a rounding allowance of 1e-10 of the terms) cannot have converged and skips the
+# test (about 85% of the run-iterations). Otherwise P_g - B_g = 1_g alpha_g^T + Z_g beta_g with alpha_g =
+# (1 - s_g') a_g - t_g a_g_prev, beta_g = (1 - s_g') H_g - t_g H_g_prev (t_g = T/mu's factor), computed in
+# coefficients; a group whose bound |alpha| + min(max_i ||Z_g[i]|| ||beta||, sum_i max_r |Z_g[r, i]| |beta_i|)
+# is below tol is cleared, the others are expanded (Z_g beta, largest bound first, stopping at the first
+# entry >= tol).
 #
 # Storage is run-major: column ``col = j c + cc`` is class ``cc`` of run ``j``; per-column arrays are
-# (c q, G, m) so the inner loops run over m contiguous values, and a finished run is removed by moving the
-# last run into its slot (no copy of the whole state).
+# (c q, G, m) (``vW``: (G, c q, m), so a group's block is contiguous) and the inner loops run over m contiguous values; and a finished run is removed by moving the
+# last run into its slot (no copy of the whole state). Sums inside the kernels may be reassociated
+# (``fastmath``: vectorised reductions); every other operation is as written.
 # ---------------------------------------------------------------------------------------------------------------
 
+_FAST = {"reassoc", "nsz", "contract"}
+#: Iterations of w history kept per run before every run's H is materialised (memory: _HISTORY x 3 q x m).
+_HISTORY = 160
 
-def _gram_norms_py(Gw, w, vW, nW2, sp, ks, c, s_new):
+
+def _pack_quad_py(w, c, q, out):
+    """Row j of ``out``: the upper triangle of ``sum_cc w_col w_col^T`` (cols of run j), off-diagonals doubled."""
+    m = w.shape[1]
+    for j in prange(q):
+        tmp = np.empty(m)
+        p = 0
+        for a in range(m):
+            n = m - a
+            for b in range(n):
+                tmp[b] = 0.0
+            for cc in range(c):
+                wr = w[j * c + cc, a:]
+                wa = 2.0 * wr[0]
+                for b in range(n):
+                    tmp[b] += wa * wr[b]
+            tmp[0] *= 0.5
+            out[j, p:p + n] = tmp[:n]
+            p += n
+
+
+def _pstep_py(phic, sphi, uB, uT, s, mu, w, zs):
+    """The P step in Z coordinates, ``w``, and ``zs = Z^T W = Z^T B + diag(s) w`` (see the comment above)."""
+    n, m = w.shape
+    for col in prange(n):
+        for i in range(m):
+            gi = 1.0 / (0.5 * mu + s[i])
+            v = (2.0 / mu) * phic[col, i] - (uB[col, i] + (2.0 * sphi[col, i] - uT[col, i]) / mu) * gi
+            w[col, i] = v
+            zs[col, i] = uB[col, i] + v * s[i]
+
+
+def _residual_py(zs, uT, uB, mu, zl1, c, tol, test):
+    """``test[j]``: whether run j may have converged (see the comment above); then ``uT <- Z^T T_new``."""
+    q = test.shape[0]
+    m = zs.shape[1]
+    for j in prange(q):
+        lower = 0.0
+        for col in range(j * c, j * c + c):
+            for i in range(m):
+                t = uT[col, i] / mu
+                r = abs(zs[col, i] - t - uB[col, i]) - 1e-10 * (abs(zs[col, i]) + abs(t) + abs(uB[col, i]))
+                lower = max(lower, r / zl1[i])
+                uT[col, i] = mu * (zs[col, i] - uB[col, i])            # Z^T T_new = mu (Z^T W - Z^T B)
+        test[j] = not lower > 2.0 * tol
+
+
+def _gram_norms_py(quad, w, vW, nW2, sp, ks, c, s_new):
     """||W_g||_F^2 of every (run, group) after adding Z w, then tau and the new shrink factors.
 
-    ``Gw``, ``vW``: (c q, G, m); ``w``: (c q, m); ``nW2`` (in: ||W_prev_g||^2, out: ||W_g||^2), ``sp`` (the
-    previous factors), ``s_new`` (out): (q, G). Group g becomes W_g (||W_g|| - tau) / ||W_g|| if ||W_g|| > tau,
-    else 0, with tau the (k+1)-th largest norm (0 when k >= G).
+    ``quad`` (q, G): ``sum_cols w^T G_g w``; ``vW`` (G, c q, m), read where the previous factor ``sp`` > 0;
+    ``nW2`` (in: ||W_prev_g||^2, out: ||W_g||^2), ``s_new`` (out): (q, G). Group g becomes W_g (||W_g|| -
+    tau) / ||W_g|| if ||W_g|| > tau, else 0, with tau the (k+1)-th largest norm (0 when k >= G).
     """
     q, Gn = nW2.shape
     m = w.shape[1]
+    for g in prange(Gn):                                     # group-major: vW[g] is one contiguous block
+        for j in range(q):
+            s0 = sp[j, g]
+            v = quad[j, g]
+            if s0 > 0.0:
+                cross = 0.0
+                for cc in range(c):
+                    col = j * c + cc
+                    for i in range(m):
+                        cross += vW[g, col, i] * w[col, i]
+                v += s0 * s0 * nW2[j, g] + 2.0 * s0 * cross
+            nW2[j, g] = max(v, 0.0)
     for j in prange(q):
-        acc = np.zeros(Gn)
-        for cc in range(c):
-            col = j * c + cc
-            for g in range(Gn):
-                s0 = 2.0 * sp[j, g]
-                a = 0.0
-                for i in range(m):
-                    a += w[col, i] * (s0 * vW[col, g, i] + Gw[col, g, i])
-                acc[g] += a
-        norms = np.empty(Gn)
-        for g in range(Gn):
-            nW2[j, g] = max(sp[j, g] * sp[j, g] * nW2[j, g] + acc[g], 0.0)
-            norms[g] = np.sqrt(nW2[j, g])
+        norms = np.sqrt(nW2[j])
         k = ks[j]
         tau = np.sort(norms)[Gn - 1 - k] if k < Gn else 0.0      # the (k+1)-th largest group norm
         for g in range(Gn):
@@ -294,73 +349,131 @@ def _gram_norms_py(Gw, w, vW, nW2, sp, ks, c, s_new):
             s_new[j, g] = excess / norms[g] if excess > 0.0 else 0.0
 
 
-def _gram_update_py(Gw, w, vW, H, Hn, aW, sp, s_new, tf, c, uB, zs, alpha, bn2):
-    """Advance the coefficients one step; accumulate Z^T B, Z^T W and the P - B coefficients.
-
-    ``Hn = sp H + w``, ``vW <- sp vW + Gw``, ``aW <- sp aW``; ``uB = sum_g s_new vW`` and ``zs = sum_g vW``
-    (c q, m); ``alpha`` (c q, G) and ``bn2`` = ||beta_g||^2 per column, ``beta = (1 - s_new) Hn - tf H``.
-    """
-    cq, Gn, m = Gw.shape
-    for col in prange(cq):
-        j = col // c
+@njit(cache=True)
+def _gram_kept(Gstack, w, vW, sp, s_new, c, uB, buf, out):
+    """``vW_g <- sp vW_g + G_g w`` for the kept (run, group) pairs, one BLAS product per group; ``uB = Z^T B_new``."""
+    q, Gn = s_new.shape
+    m = w.shape[1]
+    for col in range(q * c):
         for i in range(m):
             uB[col, i] = 0.0
-            zs[col, i] = 0.0
+    for g in range(Gn):
+        n = 0
+        for j in range(q):
+            if s_new[j, g] > 0.0:
+                for cc in range(c):
+                    buf[n] = w[j * c + cc]
+                    n += 1
+        if n == 0:
+            continue
+        o = out[:n]
+        np.dot(buf[:n], Gstack[g], o)
+        r = 0
+        for j in range(q):
+            sn = s_new[j, g]
+            if sn > 0.0:
+                s0 = sp[j, g]
+                for cc in range(c):
+                    col = j * c + cc
+                    if s0 > 0.0:
+                        for i in range(m):
+                            v = o[r, i] + s0 * vW[g, col, i]
+                            vW[g, col, i] = v
+                            uB[col, i] += sn * v
+                    else:
+                        for i in range(m):
+                            v = o[r, i]
+                            vW[g, col, i] = v
+                            uB[col, i] += sn * v
+                    r += 1
+
+
+def _gram_update_py(w, H, Hn, aW, sp, s_new, tf, c, test, eager, cmax, zbar, sizes, alpha, bn2, l1b, mean):
+    """Advance the coefficients ``H <- sp H + w``, ``aW <- sp aW``; for runs to be tested, the P - B coefficients.
+
+    Runs with ``eager[j]`` False keep no H (their w history stands for it, see :func:`_gram_materialise`);
+    other runs with ``test[j]`` False are updated in place. For the others the new H goes to ``Hn`` (the test needs
+    both), with ``alpha`` (c q, G), ``bn2`` = ||beta_g||^2, ``l1b`` = sum_i cmax[g, i] |beta_i| and ``mean``,
+    the size of the mean of the group's column of P - B (``(n_g alpha + zbar_g . beta) / n_g``, less a
+    rounding allowance), per column; ``beta = (1 - s_new) Hn - tf H``.
+    """
+    cq, Gn, m = H.shape
+    for col in prange(cq):
+        j = col // c
+        if not test[j]:
+            for g in range(Gn):
+                s0 = sp[j, g]
+                aW[col, g] *= s0
+                if eager[j]:
+                    for i in range(m):
+                        H[col, g, i] = s0 * H[col, g, i] + w[col, i]
+            continue
         for g in range(Gn):
             s0 = sp[j, g]
             s1 = 1.0 - s_new[j, g]
             t = tf[j, g]
-            sn = s_new[j, g]
             ap = aW[col, g]
             an = s0 * ap
             aW[col, g] = an
             alpha[col, g] = s1 * an - t * ap
             bn = 0.0
+            l1 = 0.0
+            zb = 0.0
+            za = 0.0
             for i in range(m):
                 hp = H[col, g, i]
                 hn = s0 * hp + w[col, i]
                 Hn[col, g, i] = hn
                 b = s1 * hn - t * hp
                 bn += b * b
-                v = s0 * vW[col, g, i] + Gw[col, g, i]
-                vW[col, g, i] = v
-                uB[col, i] += sn * v
-                zs[col, i] += v
+                l1 += cmax[g, i] * abs(b)
+                zb += zbar[g, i] * b
+                za += abs(zbar[g, i] * b)
             bn2[col, g] = bn
+            l1b[col, g] = l1
+            a0 = sizes[g] * alpha[col, g]
+            mean[col, g] = (abs(a0 + zb) - 1e-10 * (abs(a0) + za)) / sizes[g] if sizes[g] > 0 else 0.0
 
 
-def _gram_stop_py(Z, offsets, rmax, H, Hn, s_new, tf, alpha, bn2, c, tol, done):
-    """Exact test max|P - B| < tol for every run (``done[j]``), expanding only the groups the bound cannot clear.
+def _gram_stop_py(Z, offsets, rmax, H, Hn, s_new, tf, alpha, bn2, l1b, mean, c, tol, test, done):
+    """Exact test max|P - B| < tol (``done[j]``) for the runs with ``test[j]``; then ``H <- Hn`` for them.
 
-    P_g - B_g = 1 alpha_g^T + Z_g beta_g; every entry is at most |alpha| + max_i ||Z_g[i]|| ||beta_g|| in size
-    (Cauchy-Schwarz), so groups below tol by that bound are cleared; the others are expanded, largest bound
-    first, until an entry >= tol is found.
+    P_g - B_g = 1 alpha_g^T + Z_g beta_g. A column whose mean over the group is >= tol (``mean``) has an entry
+    >= tol. Every entry is at most |alpha| + min(max_i ||Z_g[i]|| ||beta||, sum_i max_r |Z_g[r, i]| |beta_i|)
+    in size, so groups below tol by that bound are cleared; the others are expanded, largest bound first,
+    until an entry >= tol is found.
     """
     q, Gn = s_new.shape
     m = Z.shape[1]
     for j in prange(q):
-        beta = np.empty(m)
+        if not test[j]:
+            done[j] = False
+            continue
         ub = np.zeros(Gn)
+        ok = True
         for g in range(Gn):
             for col in range(j * c, j * c + c):
-                u = abs(alpha[col, g]) + rmax[g] * np.sqrt(bn2[col, g])
-                if u > ub[g]:
-                    ub[g] = u
+                u = abs(alpha[col, g]) + min(rmax[g] * np.sqrt(bn2[col, g]), l1b[col, g])
+                ub[g] = max(ub[g], u)
+                if mean[col, g] >= tol:
+                    ok = False                                  # an entry of this column is >= tol
         order = np.argsort(-ub)
-        ok = True
-        for oi in range(Gn):
+        beta = np.empty((c, m))
+        for oi in range(Gn if ok else 0):
             g = order[oi]
             if ub[g] * (1.0 + 1e-12) < tol:
                 break                                           # this and all later groups are cleared
             s1 = 1.0 - s_new[j, g]
             t = tf[j, g]
-            for col in range(j * c, j * c + c):
+            for cc in range(c):
+                col = j * c + cc
                 for i in range(m):
-                    beta[i] = s1 * Hn[col, g, i] - t * H[col, g, i]
-                for r in range(offsets[g], offsets[g + 1]):
-                    x = alpha[col, g]
+                    beta[cc, i] = s1 * Hn[col, g, i] - t * H[col, g, i]
+            for r in range(offsets[g], offsets[g + 1]):
+                for cc in range(c):
+                    x = alpha[j * c + cc, g]
                     for i in range(m):
-                        x += Z[r, i] * beta[i]
+                        x += Z[r, i] * beta[cc, i]
                     if abs(x) >= tol:
                         ok = False
                         break
@@ -369,38 +482,123 @@ def _gram_stop_py(Z, offsets, rmax, H, Hn, s_new, tf, alpha, bn2, c, tol, done):
             if not ok:
                 break
         done[j] = ok
+        for col in range(j * c, j * c + c):
+            for g in range(Gn):
+                for i in range(m):
+                    H[col, g, i] = Hn[col, g, i]
 
 
-_gram_kernels = {False: tuple(njit(cache=True)(f) for f in (_gram_norms_py, _gram_update_py, _gram_stop_py)),
-                 True: tuple(njit(parallel=True, cache=True)(f) for f in (_gram_norms_py, _gram_update_py,
-                                                                          _gram_stop_py))}
+@njit(cache=True, fastmath=_FAST)                           # the update kernel's flags: the same arithmetic
+def _gram_materialise(hist_w, hist_s, t, rid, c, Hj):
+    """``Hj`` (c, G, m) <- H after ``t`` iterations of run ``rid``, replayed from its history.
+
+    ``hist_w[tau - 1]`` holds w of iteration tau (rows ``rid c .. rid c + c``), ``hist_s[tau - 1]`` the
+    factors s' of iteration tau; the recursion ``H <- s H + w`` (H = 0 at the start) is replayed in the
+    same order and arithmetic as the eager update, so the result is the same to the bit.
+    """
+    Gn, m = Hj.shape[1], Hj.shape[2]
+    for cc in range(c):
+        col = rid * c + cc
+        for g in range(Gn):
+            for i in range(m):
+                Hj[cc, g, i] = 0.0
+            for tau in range(1, t + 1):
+                s0 = hist_s[tau - 2, rid, g] if tau >= 2 else 1.0
+                for i in range(m):
+                    Hj[cc, g, i] = s0 * Hj[cc, g, i] + hist_w[tau - 1, col, i]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _gram_coef(Z, offsets, H, aW, sp, C):
+    """``C`` (d x c) of one run from its coefficients: group g is ``sp_g (1 aW_g^T + Z_g H_g)``."""
+    c, Gn, m = H.shape
+    for g in range(Gn):
+        for r in range(offsets[g], offsets[g + 1]):
+            for cc in range(c):
+                acc = 0.0
+                for i in range(m):
+                    acc += Z[r, i] * H[cc, g, i]
+                C[r, cc] = sp[g] * (aW[cc, g] + acc)
+
+
+_gram_kernels = {
+    threads: (njit(parallel=threads, cache=True, fastmath=_FAST)(_pack_quad_py),
+              njit(parallel=threads, cache=True)(_pstep_py),
+              njit(parallel=threads, cache=True)(_residual_py),
+              njit(parallel=threads, cache=True, fastmath=_FAST)(_gram_norms_py),
+              njit(parallel=threads, cache=True, fastmath=_FAST)(_gram_update_py),
+              njit(parallel=threads, cache=True, fastmath=_FAST)(_gram_stop_py))
+    for threads in (False, True)}
+
+
+class Solution:
+    """One run of :func:`solve_batch`: ``n_iter``, ``converged``, ``coef()`` (d x c, C in the problem's
+    permuted feature order), ``decision()`` (``rows C`` for the ``rows`` given to solve_batch) and
+    ``selected()`` (the groups whose rows of C are not all zero)."""
+
+    def __init__(self, n_iter, converged, offsets, coef=None, parts=None, rows=None):
+        self.n_iter, self.converged, self._offsets = n_iter, converged, offsets
+        self._coef, self._parts, self._rows = coef, parts, rows
+
+    def coef(self):
+        if self._coef is None:
+            Z, offsets, H, aW, sp = self._parts
+            self._coef = np.empty((Z.shape[0], H.shape[0]))
+            _gram_coef(Z, offsets, H, aW, sp, self._coef)
+        return self._coef
+
+    def decision(self):
+        if self._rows is None:
+            raise ValueError("Solution.decision: solve_batch was called without rows")
+        if self._parts is None:
+            return self._rows @ self._coef
+        _, _, H, aW, sp = self._parts
+        XZ, X1 = self._rows                                   # (n, G m) blocks X_g Z_g; (n, G) X_g 1
+        c, Gn, m = H.shape
+        Hs = (H * sp[None, :, None]).reshape(c, Gn * m)
+        return XZ @ Hs.T + X1 @ (aW * sp[None, :]).T          # sum_g sp_g (X_g 1 a_g^T + X_g Z_g H_g)
+
+    def selected(self):
+        if self._parts is None:
+            C = self._coef
+            return np.flatnonzero([np.any(C[a:b]) for a, b in zip(self._offsets[:-1], self._offsets[1:])])
+        _, _, H, aW, sp = self._parts
+        nonzero = (np.abs(H).max(axis=(0, 2)) > 0) | (np.abs(aW).max(axis=0) > 0)
+        return np.flatnonzero((sp > 0) & nonzero)
 
 
 class _GramData:
-    """Per-lambda group data: stacked Gram matrices ``GT`` (m x G m, block g = Z_g^T Z_g), ``Z_g^T 1``, sizes,
-    and the largest row norm of every Z_g."""
+    """Per-lambda group data: the Gram matrices ``Gstack`` (G, m, m), their packed upper triangles ``GpackT``
+    (m (m + 1) / 2, G), ``Z_g^T 1``, sizes, the largest row norm and column maxima of every Z_g, and the
+    column L1 norms of Z."""
 
     def __init__(self, Z, offsets):
         Gn = offsets.shape[0] - 1
         m = Z.shape[1]
-        self.GT = np.empty((m, Gn * m))
+        self.Gstack = np.empty((Gn, m, m))
         self.zbar = np.empty((Gn, m))
-        self.rmax = np.empty(Gn)
+        self.rmax = np.zeros(Gn)
+        self.cmax = np.zeros((Gn, m))
         for g in range(Gn):
             Zg = Z[offsets[g]:offsets[g + 1]]
-            self.GT[:, g * m:(g + 1) * m] = Zg.T @ Zg
+            self.Gstack[g] = Zg.T @ Zg
             self.zbar[g] = Zg.sum(axis=0)
-            self.rmax[g] = np.sqrt((Zg * Zg).sum(axis=1).max()) if Zg.shape[0] else 0.0
+            if Zg.shape[0]:
+                self.rmax[g] = np.sqrt((Zg * Zg).sum(axis=1).max())
+                self.cmax[g] = np.abs(Zg).max(axis=0)
+        iu, ju = np.triu_indices(m)
+        self.GpackT = np.ascontiguousarray(self.Gstack[:, iu, ju].T)
         self.sizes = np.diff(offsets).astype(np.float64)
+        self.zl1 = np.abs(Z).sum(axis=0)
 
 
-def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads):
+def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads, rows):
     s, Z, phi, _ = problem.spectrum(lam)
     key = float(lam)
     if getattr(problem, "_gram_key", None) != key:
         problem._gram, problem._gram_key = _GramData(Z, problem.offsets), key
     gd = problem._gram
-    norms_k, update_k, stop_k = _gram_kernels[bool(threads)]
+    pack_k, pstep_k, residual_k, norms_k, update_k, stop_k = _gram_kernels[bool(threads)]
     offsets = problem.offsets
     c = problem.c
     Gn, m = gd.zbar.shape
@@ -413,8 +611,8 @@ def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads
     aW = np.ones((cq, Gn))
     H = np.zeros((cq, Gn, m))
     Hn = np.empty_like(H)
-    vW = np.empty((cq, Gn, m))
-    vW[:] = gd.zbar[None]                                                     # Z_g^T ones
+    vW = np.empty((Gn, cq, m))                                                # group-major
+    vW[:] = gd.zbar[:, None]                                                  # Z_g^T ones
     nW2 = np.repeat((gd.sizes * c)[None, :], q, axis=0)                       # ||ones_g||^2 over c columns
     sp = np.ones((q, Gn))
     tf = np.zeros((q, Gn))
@@ -423,40 +621,70 @@ def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads
     uT = np.zeros((cq, m))
     phic = np.ascontiguousarray(np.tile(phi.T, (q, 1)))                       # (c q, m)
     sphi = phic * s[None, :]
-    zs = np.empty((cq, m))
     alpha = np.empty((cq, Gn))
     bn2 = np.empty((cq, Gn))
+    l1b = np.empty((cq, Gn))
+    mean = np.empty((cq, Gn))
+    w = np.empty((cq, m))
+    zs = np.empty((cq, m))
+    test = np.empty(q, dtype=np.bool_)
+    packed = np.empty((q, gd.GpackT.shape[0]))
+    buf = np.empty((cq, m))
+    out = np.empty((cq, m))
     done = np.zeros(q, dtype=np.bool_)
+    # H is kept only for runs that reach the stopping test (eager); until then a run's w and factors are
+    # recorded and its H is replayed from them when first needed (all runs at iteration hist_cap)
+    eager = np.zeros(q, dtype=np.bool_)
+    hist_cap = int(min(max_iter, _HISTORY))
+    hist_w = np.empty((hist_cap, cq, m))
+    hist_s = np.empty((hist_cap, q, Gn))
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.float64)
+        XZ = np.empty((rows.shape[0], Gn * m))
+        X1 = np.empty((rows.shape[0], Gn))
+        for g in range(Gn):
+            Xg = rows[:, offsets[g]:offsets[g + 1]]
+            XZ[:, g * m:(g + 1) * m] = Xg @ Z[offsets[g]:offsets[g + 1]]
+            X1[:, g] = Xg.sum(axis=1)
+        rows = (XZ, X1)
     mu = float(mu0)
     for it in range(1, max_iter + 1):
         n = c * q
-        gi = 1.0 / (0.5 * mu + s)
-        w = (2.0 / mu) * phic[:n] - (uB[:n] + (2.0 * sphi[:n] - uT[:n]) / mu) * gi[None, :]   # P step (Z coords)
-        Gw = (w @ gd.GT).reshape(n, Gn, m)
-        norms_k(Gw, w, vW[:n], nW2[:q], sp[:q], ks_act[:q], c, s_new[:q])
-        update_k(Gw, w, vW[:n], H[:n], Hn[:n], aW[:n], sp[:q], s_new[:q], tf[:q], c, uB[:n], zs[:n], alpha[:n],
-                 bn2[:n])
-        stop_k(Z, offsets, gd.rmax, H[:n], Hn[:n], s_new[:q], tf[:q], alpha[:n], bn2[:n], c, tol, done[:q])
+        pstep_k(phic[:n], sphi[:n], uB[:n], uT[:n], s, mu, w[:n], zs[:n])          # P step (Z coordinates)
+        pack_k(w[:n], c, q, packed)
+        quad = np.dot(packed[:q], gd.GpackT)                                        # sum_cols w^T G_g w, (q, G)
+        norms_k(quad, w[:n], vW[:, :n], nW2[:q], sp[:q], ks_act[:q], c, s_new[:q])
+        _gram_kept(gd.Gstack, w[:n], vW[:, :n], sp[:q], s_new[:q], c, uB[:n], buf, out)
+        residual_k(zs[:n], uT[:n], uB[:n], mu, gd.zl1, c, tol, test[:q])      # also uT <- Z^T T_new
+        if it == max_iter:
+            test[:] = True
+        if it <= hist_cap:
+            ids = active[:q]
+            hist_w[it - 1, (ids[:, None] * c + np.arange(c)[None, :]).ravel()] = w[:n]
+            hist_s[it - 1, ids] = s_new[:q]
+        for j in np.flatnonzero(~eager[:q] & (test[:q] | (it >= hist_cap))):
+            _gram_materialise(hist_w, hist_s, it - 1, active[j], c, H[j * c:(j + 1) * c])
+            eager[j] = True
+        update_k(w[:n], H[:n], Hn[:n], aW[:n], sp[:q], s_new[:q], tf[:q], c, test[:q], eager[:q], gd.cmax, gd.zbar,
+                 gd.sizes, alpha[:n], bn2[:n], l1b[:n], mean[:n])
+        stop_k(Z, offsets, gd.rmax, H[:n], Hn[:n], s_new[:q], tf[:q], alpha[:n], bn2[:n], l1b[:n], mean[:n], c, tol,
+               test[:q], done[:q])
         mu_next = min(mu_max, rho * mu)
-        uT[:n] = mu * (zs[:n] - uB[:n])                                       # Z^T T_new = mu sum (1 - s') vW
-        H, Hn = Hn, H
         sp[:q] = s_new[:q]
         tf[:q] = (mu / mu_next) * (1.0 - s_new[:q])
         fin = done[:q].copy()
         if it == max_iter:
             fin[:] = True
         for j in np.flatnonzero(fin)[::-1]:                                    # descending: swaps stay valid
-            C = np.empty((problem.d, c))
-            for g in range(Gn):
-                rows = slice(offsets[g], offsets[g + 1])
-                C[rows] = sp[j, g] * (aW[j * c:(j + 1) * c, g][None, :] + Z[rows] @ H[j * c:(j + 1) * c, g].T)
-            yield int(active[j]), C, it, bool(done[j])
+            parts = (Z, offsets, H[j * c:(j + 1) * c].copy(), aW[j * c:(j + 1) * c].copy(), sp[j].copy())
+            yield int(active[j]), Solution(it, bool(done[j]), offsets, parts=parts, rows=rows)
             last = q - 1
             if j != last:                                                     # move the last run into slot j
                 dst, src = slice(j * c, (j + 1) * c), slice(last * c, (last + 1) * c)
-                for arr in (aW, H, vW, uB, uT, phic, sphi):
+                for arr in (aW, H, uB, uT, phic, sphi):
                     arr[dst] = arr[src]
-                for arr in (nW2, sp, tf, ks_act, active):
+                vW[:, dst] = vW[:, src]
+                for arr in (nW2, sp, tf, ks_act, active, eager):
                     arr[j] = arr[last]
             q -= 1
         if q == 0:

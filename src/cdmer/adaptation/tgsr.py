@@ -217,14 +217,14 @@ class TGSR(TGSRParameters, BaseEstimator):
         """Learn ``C`` from labelled source rows ``(Xs, ys)`` and unlabelled target rows ``Xt``."""
         validate_params(self)
         Xs, Xt, classes, order, offsets, problem = _prepare(self, Xs, ys, Xt)
-        ((_, C, n_iter, converged),) = solve_batch(problem, self.lam, [self.n_selected], tol=self.tol,
-                                                   mu0=self.mu0, rho=self.rho, mu_max=self.mu_max,
-                                                   max_iter=self.max_iter)
+        ((_, solution),) = solve_batch(problem, self.lam, [self.n_selected], tol=self.tol, mu0=self.mu0,
+                                       rho=self.rho, mu_max=self.mu_max, max_iter=self.max_iter)
+        C = solution.coef()
         coef = np.empty_like(C)
         coef[order] = C
         self.coef_, self.classes_ = coef, classes
-        self.n_iter_, self.converged_ = n_iter, converged
-        self.selected_ = _selected(C, offsets)
+        self.n_iter_, self.converged_ = solution.n_iter, solution.converged
+        self.selected_ = solution.selected()
         self.n_features_in_ = Xs.shape[1]
         return self
 
@@ -237,10 +237,6 @@ class TGSR(TGSRParameters, BaseEstimator):
         """``argmax_c (C^T x)`` (the released code's prediction)."""
         decision = self.decision_function(X)
         return self.classes_[np.argmax(decision, axis=1)]
-
-
-def _selected(C, offsets):
-    return np.array([g for g in range(len(offsets) - 1) if np.any(C[offsets[g]:offsets[g + 1]])], dtype=np.int64)
 
 
 def tgsr_path(Xs, ys, Xt, lam, n_selected_values, *, n_regions=85, groups=None, tol=1e-8, mu0=1e-3, rho=1.1,
@@ -266,12 +262,12 @@ def tgsr_path(Xs, ys, Xt, lam, n_selected_values, *, n_regions=85, groups=None, 
     Xt_p = Xt[:, order]
     t0 = time.perf_counter()
     results = []
-    for idx, C, n_iter, converged in solve_batch(problem, lam, ks, tol=tol, mu0=mu0, rho=rho, mu_max=mu_max,
-                                                 max_iter=max_iter):
-        decision = Xt_p @ C
+    for idx, solution in solve_batch(problem, lam, ks, tol=tol, mu0=mu0, rho=rho, mu_max=mu_max, max_iter=max_iter,
+                                     rows=Xt_p):
+        decision = solution.decision()
         results.append((ks[idx], classes[np.argmax(decision, axis=1)], decision,
-                        {"n_iter": n_iter, "converged": converged,
-                         "n_selected_regions": int(_selected(C, offsets).size), "classes": classes.tolist()}))
+                        {"n_iter": solution.n_iter, "converged": solution.converged,
+                         "n_selected_regions": int(solution.selected().size), "classes": classes.tolist()}))
     share = (time.perf_counter() - t0) / max(len(ks), 1)
     for k, y_pred, decision, info in results:
         info["time_s"] = share
