@@ -13,9 +13,11 @@ import skada
 from skada.metrics import CircularValidation
 from skada.model_selection import SourceTargetShuffleSplit
 
-from cdmer.adaptation import DRLS, KLIEP, KMM, STM, TGSR, ULSIF, DRFSTClassifier, SourceSVM, TSRG, TSRGClassifier
+from cdmer.adaptation import (CORAL, DRLS, KLIEP, KMM, STM, TGSR, ULSIF, DRFSTClassifier, LinearSVM, SourceSVM, TSRG,
+                              TKLClassifier, TSRGClassifier)
 from cdmer.da import make_method
-from cdmer.da.adapters import KMMAdapter, STMClassifier, TSRGAdapter
+from cdmer.da.adapters import CORALAdapter, KMMAdapter, STMClassifier, TSRGAdapter
+from cdmer.da.adapters import TKLClassifier as TKLDAClassifier
 from cdmer.errors import InputError, NotFittedError
 
 
@@ -51,6 +53,8 @@ ARRAY_API = {
     "DRFS-T-exact": (DRFSTClassifier, {"lam": 1.0, "mu": 0.05, "solver": "exact"}),
     "DRLS": (DRLS, {"lam": 1.0, "mu": 0.05}),
     "TGSR": (TGSR, {"lam": 1.0, "n_selected": 2, "n_regions": 2}),
+    "TKL": (TKLClassifier, {"zeta": 2.0}),
+    "TKL-rbf": (TKLClassifier, {"zeta": 1.5, "kernel": "rbf", "n_components": 10}),
 }
 
 
@@ -61,7 +65,7 @@ def test_array_api_and_make_method_give_identical_predictions(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = cls(**params).fit(Xs, ys, Xt)
-        est = make_method(name.removesuffix("-exact"), **params)
+        est = make_method(name.removesuffix("-exact").removesuffix("-rbf"), **params)
         X, y, domain = da_inputs(Xs, ys, Xt)
         est.fit(X, y, sample_domain=domain)
     target = -np.ones(len(Xt), dtype=int)
@@ -70,6 +74,76 @@ def test_array_api_and_make_method_give_identical_predictions(name):
                                rtol=1e-10, atol=1e-10)
     # without sample_domain, rows are target rows (skada's rule at prediction)
     np.testing.assert_array_equal(est.predict(Xt), reference.predict(Xt))
+
+
+@pytest.mark.parametrize("reg", [0.01, 0.5, 0.9])
+def test_coral_array_api_and_make_method_give_identical_predictions(reg):
+    # the array API: CORAL re-colours the source, the paper's SVM is trained on it and applied to the
+    # centred target (skada's convention, also at predict)
+    Xs, ys, Xt = shifted(seed=5)
+    coral = CORAL(reg=reg).fit(Xs, Xt)
+    svm = LinearSVM().fit(coral.transform(Xs), ys)
+    est = make_method("CORAL", reg=reg)
+    X, y, domain = da_inputs(Xs, ys, Xt)
+    est.fit(X, y, sample_domain=domain)
+    target = -np.ones(len(Xt), dtype=int)
+    np.testing.assert_array_equal(est.predict(Xt, sample_domain=target), svm.predict(coral.transform_target(Xt)))
+    np.testing.assert_allclose(est.decision_function(Xt, sample_domain=target),
+                               svm.decision_function(coral.transform_target(Xt)), rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(est.predict(Xt), svm.predict(coral.transform_target(Xt)))
+
+
+@pytest.mark.parametrize("reg", [0.01, 0.3, 0.9])
+@pytest.mark.parametrize("assume_centered", [False, True])
+def test_coral_adapter_equals_skadas_in_a_pipeline(reg, assume_centered):
+    # d = 20 > ns: skada's dense d x d CORALAdapter is still cheap; same SVM after each adapter
+    Xs, ys, Xt = shifted(seed=6, ns=15, nt=12, d=20)
+    X, y, domain = da_inputs(Xs, ys, Xt)
+    ours = skada.make_da_pipeline(CORALAdapter(reg=reg, assume_centered=assume_centered), LinearSVM())
+    theirs = skada.make_da_pipeline(skada.CORALAdapter(reg=reg, assume_centered=assume_centered), LinearSVM())
+    ours.fit(X, y, sample_domain=domain)
+    theirs.fit(X, y, sample_domain=domain)
+    target = -np.ones(len(Xt), dtype=int)
+    for kwargs in ({"sample_domain": target}, {}):
+        np.testing.assert_array_equal(ours.predict(Xt, **kwargs), theirs.predict(Xt, **kwargs))
+        np.testing.assert_allclose(ours.decision_function(Xt, **kwargs), theirs.decision_function(Xt, **kwargs),
+                                   rtol=1e-8, atol=1e-8)
+    # the adapters themselves, row by row, with sample_domain (interleaved rows) and without
+    order = np.random.default_rng(0).permutation(len(X))
+    a = CORALAdapter(reg=reg, assume_centered=assume_centered)
+    b = skada.CORALAdapter(reg=reg, assume_centered=assume_centered)
+    Za = a.fit_transform(X[order], y[order], sample_domain=domain[order])
+    Zb = b.fit_transform(X[order], y[order], sample_domain=domain[order])
+    np.testing.assert_allclose(Za, Zb, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.transform(Xt), b.transform(Xt), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.transform(X, sample_domain=domain, allow_source=True),
+                               b.transform(X, sample_domain=domain, allow_source=True), rtol=0, atol=1e-10)
+    with pytest.raises(InputError):           # source rows refused unless allowed, as skada
+        a.transform(X, sample_domain=domain)
+    with pytest.raises(ValueError):
+        b.transform(X, sample_domain=domain)
+
+
+def test_coral_and_tkl_da_estimators_params_and_errors():
+    assert make_method("CORAL").get_params()["coraladapter__reg"] == 0.5
+    assert clone(CORALAdapter(reg=0.1)).get_params() == {"reg": 0.1, "assume_centered": False}
+    tkl = clone(make_method("TKL", zeta=3.0, C=2.0))
+    assert isinstance(tkl, TKLDAClassifier) and tkl.get_params() == TKLClassifier(zeta=3.0, C=2.0).get_params()
+    Xs, ys, Xt = shifted()
+    X, y, domain = da_inputs(Xs, ys, Xt)
+    for est, method in ((CORALAdapter(), "transform"), (TKLDAClassifier(), "predict")):
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(Xt)
+    with pytest.raises(InputError, match="low-rank") as err:
+        CORALAdapter(reg="auto").fit(X, y, sample_domain=domain)
+    assert err.value.field == "reg"
+    with pytest.raises(InputError, match="zeta"):
+        make_method("TKL", zeta=0.5).fit(X, y, sample_domain=domain)
+    with pytest.raises(InputError, match="needs source rows"):
+        CORALAdapter().fit(Xs, ys)
+    fitted = CORALAdapter().fit(X, y, sample_domain=domain)
+    with pytest.raises(InputError, match="X has 3 features, but CORALAdapter is expecting 6"):
+        fitted.transform(Xt[:, :3])
 
 
 @pytest.mark.parametrize("name", ["KMM", "TSRG"])

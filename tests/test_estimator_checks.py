@@ -15,8 +15,8 @@ import pytest
 from cdmer.adaptation._weighted import PaperSVM
 from cdmer.adaptation.base import LinearSVM
 from cdmer.da import make_method
-from cdmer.da.adapters import (DRFSTAdapter, DRLSClassifier, GFKAdapter, KLIEPAdapter, KMMAdapter, STMClassifier,
-                               TGSRClassifier, TSRGAdapter, ULSIFAdapter)
+from cdmer.da.adapters import (CORALAdapter, DRFSTAdapter, DRLSClassifier, GFKAdapter, KLIEPAdapter, KMMAdapter,
+                               STMClassifier, TGSRClassifier, TKLClassifier, TSRGAdapter, ULSIFAdapter)
 
 # ------------------------------------------------------------------ why checks fail
 # scikit-learn's checks call fit(X, y) with every label given and no sample_domain:
@@ -87,6 +87,16 @@ EXPECTED = {
                        "check_classifiers_classes": STRING_LABELS},
     "TGSRClassifier": {**_no_target(_FIT_CHECKS, _CLASSIFIER_CHECKS),
                        "check_classifiers_classes": STRING_LABELS},
+    # CORAL learns from both domains (the source and the target covariance) like GFK: every check that needs a
+    # fit on labelled rows alone fails for NO_TARGET (InputError "CORALAdapter: needs source rows ... and
+    # target rows"), as skada's own CORALAdapter refuses such a fit.
+    "CORALAdapter": {**_no_target(_FIT_CHECKS, _TRANSFORMER_CHECKS)},
+    # TKL learns its kernel from the target's eigensystem; a DA classifier like DRLS / TGSR: NO_TARGET for
+    # every check that needs a fit, and string labels refused by the DA layer (STRING_LABELS). It has no
+    # max_iter, so check_non_transformer_estimators_n_iter has nothing to check and passes.
+    "TKLClassifier": {**_no_target(_FIT_CHECKS, tuple(c for c in _CLASSIFIER_CHECKS
+                                                      if c != "check_non_transformer_estimators_n_iter")),
+                      "check_classifiers_classes": STRING_LABELS},
     "make_SVM": dict(SKADA_PIPELINE),
     "make_pipeline": {**_no_target(_FIT_CHECKS)},
 }
@@ -110,6 +120,7 @@ ESTIMATORS = [
     make_method("uLSIF", lam=1.0, sigma=1.0), make_method("STM", max_iter=1),
     DRFSTAdapter(), GFKAdapter(n_components=2), DRLSClassifier(), TGSRClassifier(n_selected=1, n_regions=1),
     make_method("DRFS-T"), make_method("DRLS"), make_method("TGSR", n_regions=1), make_method("GFK", n_components=2),
+    CORALAdapter(), TKLClassifier(), make_method("CORAL"), make_method("TKL"),
 ]
 
 

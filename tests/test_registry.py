@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from cdmer.adaptation import kliep, kmm, stm, tsrg, ulsif
+from cdmer.adaptation import coral, kliep, kmm, stm, tkl, tsrg, ulsif
 from cdmer.adaptation.tsrg import TSRGClassifier
 from cdmer.da.registry import METHODS, MethodSpec, PointOutput, evaluate_points, get_method, make_method, register
 from cdmer.errors import InputError
@@ -34,7 +34,12 @@ def test_registry_import_does_not_import_skada():
 
 def test_entries():
     assert list(METHODS)[:6] == ["SVM", "KMM", "KLIEP", "uLSIF", "STM", "TSRG"]
-    assert {"TCA", "SA", "CORAL"} <= set(METHODS)
+    assert {"TCA", "SA", "CORAL", "TKL"} <= set(METHODS)
+    assert get_method("CORAL").grid == coral.PARAM_GRID and get_method("CORAL").fixed == {"reg": 0.5}
+    assert get_method("CORAL").estimator is None
+    assert type(make_method("CORAL").steps[0][1].base_estimator).__module__ == "cdmer.da.adapters"  # not skada's
+    assert get_method("TKL").grid == tkl.PARAM_GRID and get_method("TKL").fixed == {"zeta": 2.0}
+    assert get_method("TKL").estimator is tkl.TKLClassifier
     # grids and fixed settings are the modules' (one place)
     assert get_method("TSRG").grid is tsrg.PARAM_GRID and len(tsrg.PARAM_GRID) == 259
     assert get_method("KMM").grid is kmm.PARAM_GRID and get_method("KLIEP").grid is kliep.PARAM_GRID
@@ -76,7 +81,7 @@ def test_register_adds_one_entry():
 
 
 @pytest.mark.parametrize("name", ["SVM", "KMM", "KLIEP", "uLSIF", "STM", "TSRG", "DRFS-T", "DRLS", "TGSR", "GFK",
-                                  "TCA", "SA", "CORAL"])
+                                  "TCA", "SA", "CORAL", "TKL"])
 def test_point_output_contract(name):
     Xs, ys, Xt = shifted()
     spec = get_method(name)

@@ -36,6 +36,8 @@ __all__ = [
     "DRLS",
     "TGSR",
     "GFK",
+    "CORAL",
+    "TKL",
     "lbp_top",
 ]
 
@@ -47,7 +49,7 @@ def __getattr__(name):
         from cdmer.adaptation.tsrg import TSRG
 
         return TSRG
-    if name in ("KMM", "KLIEP", "ULSIF", "STM", "DRFST", "DRLS", "TGSR", "GFK"):
+    if name in ("KMM", "KLIEP", "ULSIF", "STM", "DRFST", "DRLS", "TGSR", "GFK", "CORAL", "TKL"):
         from cdmer import adaptation
 
         return getattr(adaptation, name)

@@ -10,7 +10,8 @@ layer over these estimators, and the registry of methods, are in
 from cdmer.adaptation.base import LinearSVM, SourceSVM, check_domains, make_svm
 
 __all__ = ["LinearSVM", "SourceSVM", "check_domains", "make_svm", "PaperSVM", "TSRG", "TSRGClassifier",
-           "tsrg_path", "KMM", "KLIEP", "ULSIF", "STM", "DRFST", "DRFSTClassifier", "DRLS", "TGSR", "GFK"]
+           "tsrg_path", "KMM", "KLIEP", "ULSIF", "STM", "DRFST", "DRFSTClassifier", "DRLS", "TGSR", "GFK",
+           "CORAL", "TKL", "TKLClassifier"]
 
 _LAZY = {
     "TSRG": "cdmer.adaptation.tsrg",
@@ -26,6 +27,9 @@ _LAZY = {
     "DRLS": "cdmer.adaptation.drls",
     "TGSR": "cdmer.adaptation.tgsr",
     "GFK": "cdmer.adaptation.gfk",
+    "CORAL": "cdmer.adaptation.coral",
+    "TKL": "cdmer.adaptation.tkl",
+    "TKLClassifier": "cdmer.adaptation.tkl",
 }
 
 

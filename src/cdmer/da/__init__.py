@@ -15,10 +15,10 @@ from cdmer.da.registry import METHODS, MethodSpec, PointOutput, evaluate_points,
 
 __all__ = ["METHODS", "MethodSpec", "PointOutput", "evaluate_points", "get_method", "make_method",
            "TSRGAdapter", "KMMAdapter", "KLIEPAdapter", "ULSIFAdapter", "STMClassifier", "DRFSTAdapter", "GFKAdapter",
-           "DRLSClassifier", "TGSRClassifier", "PaperSVM", "LinearSVM"]
+           "DRLSClassifier", "TGSRClassifier", "CORALAdapter", "TKLClassifier", "PaperSVM", "LinearSVM"]
 
 _ADAPTERS = ("TSRGAdapter", "KMMAdapter", "KLIEPAdapter", "ULSIFAdapter", "STMClassifier", "DRFSTAdapter",
-             "GFKAdapter", "DRLSClassifier", "TGSRClassifier")
+             "GFKAdapter", "DRLSClassifier", "TGSRClassifier", "CORALAdapter", "TKLClassifier")
 
 
 def __getattr__(name):

@@ -21,12 +21,21 @@ below split the rows by ``sample_domain`` and call it.
 - :class:`DRFSTAdapter`: DRFS-T; source rows are re-generated, target rows pass through.
 - :class:`GFKAdapter`: the geodesic flow kernel's feature map, on every row.
 - :class:`DRLSClassifier`, :class:`TGSRClassifier`: DRLS and TGSR as DA classifiers.
+- :class:`CORALAdapter`: cdmer's CORAL (:class:`cdmer.adaptation.coral.CORAL`).
+  It equals skada's ``CORALAdapter`` for a numeric ``reg`` (source rows
+  whitened and re-coloured, target rows centred; rows at ``transform``
+  treated as skada does) but never forms a d x d matrix: it works on
+  low-rank factors of the shrunk covariances, so it runs at d = 15045 where
+  skada's adapter forms and square-roots two 15045 x 15045 matrices.
+- :class:`TKLClassifier`: TKL (transfer kernel learning, then an SVM on the
+  learned kernel) as a DA classifier.
 
 Importing this module imports skada, which switches scikit-learn's metadata
 routing on for the whole process (see docs/ecosystem.md).
 """
 
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin, TransformerMixin
@@ -37,6 +46,7 @@ from skada.utils import check_X_domain, check_X_y_domain, extract_source_indices
 
 from cdmer.adaptation._weighted import KMM_CONSTRAINTS
 from cdmer.adaptation.base import _as_matrix, check_features, validate_params
+from cdmer.adaptation.coral import CORAL
 from cdmer.adaptation.drfst import DRFST
 from cdmer.adaptation.drls import DRLS
 from cdmer.adaptation.gfk import GFK
@@ -44,12 +54,14 @@ from cdmer.adaptation.kliep import KLIEP
 from cdmer.adaptation.kmm import KMM
 from cdmer.adaptation.stm import STM, STMParameters
 from cdmer.adaptation.tgsr import TGSR, TGSRParameters
+from cdmer.adaptation.tkl import TKLClassifier as _TKLArrayClassifier
+from cdmer.adaptation.tkl import TKLParameters
 from cdmer.adaptation.tsrg import TSRG, TSRGParameters
 from cdmer.adaptation.ulsif import ULSIF
 from cdmer.errors import InputError, NotFittedError
 
 __all__ = ["TSRGAdapter", "KMMAdapter", "KLIEPAdapter", "ULSIFAdapter", "STMClassifier", "DRFSTAdapter", "GFKAdapter",
-           "DRLSClassifier", "TGSRClassifier", "split_domains"]
+           "DRLSClassifier", "TGSRClassifier", "CORALAdapter", "TKLClassifier", "split_domains"]
 
 
 def split_domains(X, y=None, sample_domain=None, *, method, allow_source=True):
@@ -379,6 +391,76 @@ class GFKAdapter(TransformerMixin, BaseAdapter):
         return self.gfk_.transform(X)
 
 
+class CORALAdapter(TransformerMixin, BaseAdapter):
+    """CORAL (Sun, Feng and Saenko, AAAI 2016) as a skada Adapter: cdmer's exact low-rank CORAL.
+
+    For a numeric ``reg`` it computes what skada's ``CORALAdapter(reg,
+    assume_centered)`` computes (:mod:`cdmer.adaptation.coral`), without
+    forming a d x d matrix. ``fit_transform(X, y, sample_domain=...)`` learns
+    the shrunk covariances of the source rows (``sample_domain >= 0``) and of
+    the target rows (``< 0``) and returns ``X`` with the source rows
+    whitened and re-coloured, ``(x - mean_s) Cs^(-1/2) Ct^(1/2)``, and the
+    target rows centred, ``x - mean_t`` (as skada, rows stay in their
+    order). ``transform`` does the same by ``sample_domain``: rows without it
+    are target rows (skada's rule, e.g. at ``predict`` in a pipeline), and
+    source rows are refused unless ``allow_source=True``.
+
+    Parameters
+    ----------
+    reg : float in (0, 1]
+        Shrinkage coefficient, ``C = (1 - reg) S + reg (trace(S) / d) I``
+        (skada's / scikit-learn's meaning). skada's ``"auto"`` (Ledoit-Wolf)
+        and ``None`` are refused at fit (:class:`~cdmer.errors.InputError`):
+        see :class:`cdmer.adaptation.coral.CORAL`.
+    assume_centered : bool
+        As skada: covariances ``X^T X / n`` and no centring of the rows.
+
+    Attributes
+    ----------
+    coral_ : cdmer.adaptation.coral.CORAL
+        The fitted array-API transformer.
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: ClassVar[dict] = dict(CORAL._parameter_constraints)
+
+    def __init__(self, reg=0.5, assume_centered=False):
+        self.reg = reg
+        self.assume_centered = assume_centered
+
+    def fit(self, X, y=None, *, sample_domain=None):
+        """Learn the shrunk covariances (low-rank factors) of the source and target rows of ``X``."""
+        validate_params(self)
+        X, _, source = _source_target(X, y, sample_domain, "CORALAdapter")
+        self.coral_ = CORAL(reg=self.reg, assume_centered=self.assume_centered).fit(X[source], X[~source])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
+        """Fit, then return ``X`` with its source rows re-coloured and its target rows centred."""
+        self.fit(X, y, sample_domain=sample_domain)
+        X, _, source = split_domains(X, y, sample_domain, method="CORALAdapter")
+        return self._adapt(X, source)
+
+    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
+        """Source rows re-coloured, target rows centred (rows without ``sample_domain``: target rows)."""
+        if not hasattr(self, "coral_"):
+            raise NotFittedError("This CORALAdapter instance is not fitted yet; call fit_transform first")
+        X, _, source = split_domains(X, None, sample_domain, method="CORALAdapter", allow_source=allow_source)
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(f"X has {X.shape[1]} features, but CORALAdapter is expecting {self.n_features_in_} "
+                             "features as input", field="X")
+        return self._adapt(X, source)
+
+    def _adapt(self, X, source):
+        out = np.array(X, dtype=np.float64, copy=True)
+        if source.any():
+            out[source] = self.coral_.transform(X[source])
+        if (~source).any():
+            out[~source] = self.coral_.transform_target(X[~source])
+        return out
+
+
 class _ArrayDAClassifier(ClassifierMixin, DAEstimator):
     """A DA classifier over an array-API classifier ``fit(Xs, ys, Xt)``: subclasses name ``_array_class``.
 
@@ -422,3 +504,10 @@ class TGSRClassifier(TGSRParameters, _ArrayDAClassifier):
     """TGSR (Jiang et al., ICPR 2022) as a skada DA classifier; parameters of :class:`cdmer.adaptation.tgsr.TGSR`."""
 
     _array_class = TGSR
+
+
+class TKLClassifier(TKLParameters, _ArrayDAClassifier):
+    """TKL (Long et al., IEEE TKDE 2015) as a skada DA classifier; parameters of
+    :class:`cdmer.adaptation.tkl.TKLClassifier` (the kernel's, then the SVM's ``C`` and ``break_ties``)."""
+
+    _array_class = _TKLArrayClassifier
