@@ -51,6 +51,31 @@ def test_local_processes_give_every_result_once():
             assert pid != os.getpid()
 
 
+def _task_threads(i):
+    import numba
+    from threadpoolctl import threadpool_info
+
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), numba.get_num_threads()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_single_thread_tasks_whatever_jobs(jobs):
+    # the protocol's tasks see one BLAS and one numba thread inline as in workers (the same arithmetic,
+    # so the same bits, whatever --jobs); inline, the caller's own limits come back after each task
+    import numba
+    from threadpoolctl import threadpool_info
+
+    def current():
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}, \
+            numba.get_num_threads()
+
+    before = current()
+    with get_executor(jobs, single_thread=True) as ex:
+        out = dict(ex.imap_unordered(_task_threads, [(i,) for i in range(4)]))
+        assert current() == before
+    assert sorted(out) == [0, 1, 2, 3] and set(out.values()) == {(1, 1)}
+
+
 @pytest.mark.parametrize("jobs", [0, -2, 1.5, "two"])
 def test_bad_jobs(jobs):
     with pytest.raises(InputError, match="jobs"):

@@ -261,7 +261,7 @@ def test_records_stream_to_disk_in_completion_order_and_return_in_plan_order(tmp
     exps = [Experiment(_toy(0), _toy(1, 0.8)), Experiment(_toy(1, 0.8), _toy(0))]
     inline = run_protocol(exps, ["Centroid", "Plain"], tmp_path / "a", progress=False)
     ex = ShuffledExecutor(seed=3)
-    monkeypatch.setattr(cdmer.parallel, "get_executor", lambda jobs, scheduler: ex)
+    monkeypatch.setattr(cdmer.parallel, "get_executor", lambda jobs, scheduler, **kw: ex)
     shuffled = run_protocol(exps, ["Centroid", "Plain"], tmp_path / "b", jobs=2, progress=False)
     assert _without_timing(shuffled) == _without_timing(inline)
     on_disk = [json.loads(line) for line in (tmp_path / "b" / "results.jsonl").read_text().splitlines()]
@@ -283,7 +283,7 @@ def test_task_key_groups_points_into_tasks(tmp_path, fake_registry, monkeypatch)
     SPECS["KEYED"] = Spec("Keyed", grid=GRID, fixed={"shift": 0.5, "k": 1}, task_key=lambda p: p["shift"])
     try:
         ex = ShuffledExecutor(seed=0)
-        monkeypatch.setattr(cdmer.parallel, "get_executor", lambda jobs, scheduler: ex)
+        monkeypatch.setattr(cdmer.parallel, "get_executor", lambda jobs, scheduler, **kw: ex)
         records = run_protocol([Experiment(_toy(0), _toy(1))], ["Keyed"], tmp_path, progress=False)
     finally:
         del SPECS["KEYED"]

@@ -16,7 +16,7 @@ One interface for the three::
   copied into every task (each task still hashes it: keep tasks coarse).
   Each worker limits its BLAS / OpenMP / numba threads to
   ``max(1, cpu_count // jobs)`` (no oversubscription: ``jobs`` workers on
-  ``cpu_count`` cores), and exits when its parent dies (see
+  ``cpu_count`` cores; 1 with ``single_thread``), and exits when its parent dies (see
   :func:`_init_local_worker`).
 - ``scheduler="tcp://host:port"`` (or a ``distributed.Client``): the tasks
   run on that Dask cluster. ``scatter`` sends the object once to every worker
@@ -29,6 +29,13 @@ One interface for the three::
   numba / BLAS thread: on Dask the parallelism is the workers' threads, so
   start one worker thread per core (Dask's own convention). ``jobs`` is
   ignored: the cluster's size decides.
+
+``single_thread=True`` (what the evaluation protocol and ``cdmer fit``
+ask for): every task runs with one BLAS / OpenMP / numba thread, inline
+and in local workers as on Dask. Multi-threaded BLAS sums in another order
+than single-threaded BLAS, so this is what makes a task's floating-point
+result (to the last bit) independent of ``jobs`` and of the cluster; use
+``jobs`` to use the cores.
 
 Task granularity is the caller's: every task costs a fixed overhead (Dask:
 about a millisecond of scheduling plus the transfer of its arguments and
@@ -55,7 +62,7 @@ CONNECT_TIMEOUT = 10.0
 RETRIES = 3
 
 
-def get_executor(jobs=1, scheduler=None, *, retries=RETRIES, connect_timeout=CONNECT_TIMEOUT):
+def get_executor(jobs=1, scheduler=None, *, retries=RETRIES, connect_timeout=CONNECT_TIMEOUT, single_thread=False):
     """Return an executor (a context manager) for ``jobs`` local processes or a Dask cluster.
 
     Parameters
@@ -71,6 +78,10 @@ def get_executor(jobs=1, scheduler=None, *, retries=RETRIES, connect_timeout=CON
         function (e.g. its arguments could not be deserialised) is retried.
     connect_timeout : float
         Dask only: seconds to wait for the scheduler.
+    single_thread : bool
+        Run every task with one BLAS / numba thread wherever it runs (Dask
+        tasks always do), so results do not depend on ``jobs`` or the
+        cluster (see the module docstring).
 
     Raises
     ------
@@ -80,7 +91,7 @@ def get_executor(jobs=1, scheduler=None, *, retries=RETRIES, connect_timeout=CON
     """
     if scheduler is None or (isinstance(scheduler, str) and not scheduler.strip()):
         jobs = _check_jobs(jobs)
-        return InlineExecutor() if jobs == 1 else LocalExecutor(jobs)
+        return InlineExecutor(single_thread) if jobs == 1 else LocalExecutor(jobs, single_thread)
     return DaskExecutor(scheduler, retries=retries, connect_timeout=connect_timeout)
 
 
@@ -135,11 +146,44 @@ class _Executor:
 
 
 class InlineExecutor(_Executor):
-    """Every task in the caller's process, in the order given."""
+    """Every task in the caller's process, in the order given (one BLAS / numba thread if ``single_thread``)."""
+
+    def __init__(self, single_thread=False):
+        self.single_thread = bool(single_thread)
 
     def imap_unordered(self, fn, args_list):
         for i, args in enumerate(args_list):
-            yield _run_task(fn, i, tuple(args))
+            if not self.single_thread:
+                yield _run_task(fn, i, tuple(args))
+                continue
+            with _one_thread():                               # limits off again while the caller handles it
+                result = _run_task(fn, i, tuple(args))
+            yield result
+
+
+class _one_thread:
+    """Context: one BLAS / OpenMP thread (threadpoolctl) and one numba thread, restored on exit."""
+
+    def __enter__(self):
+        from threadpoolctl import threadpool_limits
+
+        self._blas = threadpool_limits(limits=1)
+        try:
+            import numba
+
+            self._numba = numba.get_num_threads()
+            numba.set_num_threads(1)
+        except Exception:
+            self._numba = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._numba is not None:
+            import numba
+
+            numba.set_num_threads(self._numba)
+        self._blas.restore_original_limits()
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -195,9 +239,9 @@ def _init_local_worker(parent_pid):
 class LocalExecutor(_Executor):
     """``jobs`` loky worker processes (joblib), results in completion order."""
 
-    def __init__(self, jobs):
+    def __init__(self, jobs, single_thread=False):
         self.n_workers = int(jobs)
-        self.threads_per_worker = max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.threads_per_worker = 1 if single_thread else max(1, (os.cpu_count() or 1) // self.n_workers)
 
     def imap_unordered(self, fn, args_list):
         from joblib import Parallel, delayed, parallel_config

@@ -178,7 +178,7 @@ def select_params(method, Xs, ys, Xt, given, *, progress=True, jobs=1):
     tasks = task_groups(method.spec, points)
     bar = tqdm(total=len(points), desc=f"{method.name} label-free selection", unit="point", disable=not progress)
     try:
-        with get_executor(jobs) as ex:
+        with get_executor(jobs, single_thread=True) as ex:
             data = [ex.scatter(a) for a in (Xs, ys, Xt)]
             args = [(*data, method.spec, t, [DEFAULT_VALIDATOR]) for t in tasks]
             for i, outputs in ex.imap_unordered(evaluate_task, args):

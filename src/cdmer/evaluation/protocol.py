@@ -383,7 +383,7 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
 def _run_tasks(plan, tasks, store, *, jobs, scheduler, validators, bar):
     from cdmer.parallel import get_executor
 
-    with get_executor(jobs, scheduler) as ex:
+    with get_executor(jobs, scheduler, single_thread=True) as ex:      # same arithmetic whatever --jobs
         handles = {}
 
         def handle(obj):
