@@ -57,3 +57,26 @@ def test_hand_worked_values_under_imbalance():
 def test_confusion_keeps_labels_outside_the_given_classes():
     m, names = confusion(["a", "b"], ["a", "z"], ["a", "b"])
     assert names == ["a", "b", "z"] and m.sum() == 2 and m[1, 2] == 1
+
+
+def test_equal_to_scikit_learn_to_the_bit():
+    # the metrics are computed from one confusion matrix; scikit-learn's functions are the reference
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+    import warnings
+
+    rng = np.random.default_rng(1)
+    classes = np.array(["negative", "positive", "surprise", "other"])
+    for trial in range(200):
+        n = int(rng.integers(1, 40))
+        t = classes[rng.integers(0, 1 + trial % 4, n)]          # 1 to 4 true classes
+        p = classes[rng.integers(0, 4, n)]                      # predicted classes absent from the truth too
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = {"war": accuracy_score(t, p), "uar": balanced_accuracy_score(t, p),
+                        "mf1": f1_score(t, p, average="macro", zero_division=0)}
+        got = scores(t, p)
+        assert got == {k: float(v) for k, v in expected.items()}, (trial, got, expected)
+        order = ["surprise", "negative"]
+        m, names = confusion(t, p, order)
+        np.testing.assert_array_equal(m, confusion_matrix(t, p, labels=names))
+        assert names[:2] == order and sorted(names[2:]) == names[2:]

@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
 from cdmer.errors import InputError
+from cdmer.evaluation.metrics import uar
 
 __all__ = ["PointView", "Validator", "VALIDATORS", "DEFAULT_VALIDATOR", "CHEAP", "score_point",
            "select_point", "ensemble_predict", "decision_proba"]
@@ -85,6 +85,8 @@ class PointView:
     source_weights: Any = None
     classes: Any = None
     cache: Any = field(default=None, repr=False)
+    #: scores already computed for this point (a validator that combines others reuses them)
+    scores: dict = field(default_factory=dict, repr=False)
 
     @property
     def zs(self):
@@ -157,7 +159,9 @@ class Validator:
         if nt < self.min_target:
             raise InputError(f"validator {self.name!r} needs at least {self.min_target} target samples, "
                              f"got {nt}", field="Xt")
-        return float(self.score(view))
+        if self.name not in view.scores:
+            view.scores[self.name] = float(self.score(view))
+        return view.scores[self.name]
 
     def score(self, view):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -261,9 +265,14 @@ class NegativeMMD(Validator):
     citation = "Gretton et al., JMLR 2012 (linear-kernel MMD)"
 
     def score(self, view):
+        if view.Zs is None and view.Zt is None and view.cache is not None and "neg_mmd_input" in view.cache:
+            return view.cache["neg_mmd_input"]                  # the original features: the same at every point
         zs, zt = view.zs, view.zt
         gap = zs.mean(axis=0) - zt.mean(axis=0)
-        return -float(gap @ gap / np.mean(np.sum(zs * zs, axis=1)))
+        value = -float(gap @ gap / np.mean(np.sum(zs * zs, axis=1)))
+        if view.Zs is None and view.Zt is None and view.cache is not None:
+            view.cache["neg_mmd_input"] = value
+        return value
 
 
 def _svm(C=1.0):
@@ -297,10 +306,11 @@ class ReverseValidation(Validator):
         classes = view.class_list
         if np.unique(y).size < 2:
             return 1.0 / len(classes)
+        if view.Zs is None and view.Zt is None:            # the original features: reverse_input's score
+            return _reverse_input(view, y)
         zs, zt = view.zs, view.zt
         svm = _svm().fit(zt @ zt.T, y)
-        pred = svm.predict(zs @ zt.T)
-        return float(balanced_accuracy_score(np.asarray(view.ys), pred))
+        return uar(np.asarray(view.ys), svm.predict(zs @ zt.T))
 
 
 class ReverseValidationInput(ReverseValidation):
@@ -322,9 +332,21 @@ class ReverseValidationInput(ReverseValidation):
         y = np.asarray(view.yt_pred)
         if np.unique(y).size < 2:
             return 1.0 / len(view.class_list)
-        Ktt, Kst = _input_grams(view)
-        svm = _svm().fit(Ktt, y)
-        return float(balanced_accuracy_score(np.asarray(view.ys), svm.predict(Kst)))
+        return _reverse_input(view, y)
+
+
+def _reverse_input(view, y):
+    """UAR on the source of the SVM trained on ``(Xt, y)``; memoised per labelling in ``view.cache`` (points
+    that label the target alike, e.g. neighbours on a grid, share it)."""
+    key = ("reverse_input", y.dtype.str, y.tobytes())
+    if view.cache is not None and key in view.cache:
+        return view.cache[key]
+    Ktt, Kst = _input_grams(view)
+    svm = _svm().fit(Ktt, y)
+    value = uar(np.asarray(view.ys), svm.predict(Kst))
+    if view.cache is not None:
+        view.cache[key] = value
+    return value
 
 
 def _input_grams(view):
@@ -359,7 +381,7 @@ class BalanceReverse(Validator):
     min_target = 2
 
     def score(self, view):
-        return VALIDATORS["class_balance"].score(view) + VALIDATORS["reverse_input"].score(view)
+        return VALIDATORS["class_balance"](view) + VALIDATORS["reverse_input"](view)
 
 
 # ---------------------------------------------------------------------------
