@@ -168,25 +168,38 @@ def solve_kmm_qp(q, B, eps, method, *, K=None, factor=None, options=None):
     settings = {"direct_solve_method": "qdldl" if factor is not None else "faer"}
     settings.update(options or {})
     problem = qpsolvers.Problem(P, c, G, h, A, b_eq)
+    x, status = solve_clarabel(problem, settings, method=method, size=ns, clipped="clipped to [0, B]",
+                               infeasible=f"the weight QP is infeasible (solver status {{status}}; B = {B:g}, "
+                                          f"eps = {eps:g}, ns = {ns})")
+    return np.clip(x, 0.0, B), status
+
+
+def solve_clarabel(problem, settings, *, method, size, clipped, infeasible):
+    """Solve a :class:`qpsolvers.Problem` with Clarabel; return ``(x[:size], status)``.
+
+    Raises :class:`~cdmer.errors.CdmerError` when the solver reports the
+    problem infeasible (the message ``infeasible``, formatted with
+    ``status``), returns no finite solution, or fails otherwise; warns
+    (:class:`~cdmer.errors.ConvergenceWarning`) when it stopped early, saying
+    its last iterate is used (``clipped`` says how the caller bounds it).
+    """
     with warnings.catch_warnings():
         # qpsolvers warns on any status but Solved; the status is reported below.
         warnings.simplefilter("ignore")
         solution = qpsolvers.solve_problem(problem, solver="clarabel", **settings)
     status = str(solution.extras.get("status", "unknown")).split(".")[-1]
-    x = None if solution.x is None else np.asarray(solution.x, dtype=float)[:ns]
+    x = None if solution.x is None else np.asarray(solution.x, dtype=float)[:size]
     if status in _INFEASIBLE:
-        raise CdmerError(f"{method}: the weight QP is infeasible (solver status {status}; B = {B:g}, "
-                         f"eps = {eps:g}, ns = {ns})")
-    if x is None or not np.all(np.isfinite(x)):
+        raise CdmerError(f"{method}: " + infeasible.format(status=status))
+    if x is None or x.shape != (size,) or not np.all(np.isfinite(x)):
         raise CdmerError(f"{method}: the QP solver (Clarabel) failed with status {status} and no usable "
                          "solution; the kernel matrix may be badly scaled")
     if status != "Solved":
         if status not in _STOPPED_EARLY:
             raise CdmerError(f"{method}: the QP solver (Clarabel) failed with status {status}")
         warnings.warn(f"{method}: the QP solver (Clarabel) stopped with status {status} before reaching "
-                      "its tolerance; using its last iterate, clipped to [0, B]", ConvergenceWarning,
-                      stacklevel=3)
-    return np.clip(x, 0.0, B), status
+                      f"its tolerance; using its last iterate, {clipped}", ConvergenceWarning, stacklevel=4)
+    return x, status
 
 
 def qp_objective(b, q, K=None, factor=None):

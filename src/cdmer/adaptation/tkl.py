@@ -90,7 +90,6 @@ Where this implementation differs from ``TKL.m``, and why
   10`` (where ``TKL.m`` fails) all ``nt`` eigenpairs are used.
 """
 
-import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -102,10 +101,10 @@ from sklearn.base import BaseEstimator
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from cdmer.adaptation._weighted import _INFEASIBLE, _STOPPED_EARLY
+from cdmer.adaptation._weighted import solve_clarabel
 from cdmer.adaptation.base import check_domains, check_features, validate_params
 from cdmer.adaptation.kernels import kernel_matrix, resolve_gamma
-from cdmer.errors import CdmerError, ConvergenceWarning, InputError, NotFittedError
+from cdmer.errors import InputError, NotFittedError
 
 #: Damping factors searched. The authors' demos use ``eta = 2.0`` (text) and
 #: ``eta = 1.1`` (images); the grid spans 1 (no damping beyond a decreasing
@@ -198,23 +197,10 @@ def solve_spectrum_qp(Q, b, zeta, method="TKL", options=None):
     settings = {"direct_solve_method": "qdldl"}
     settings.update(options or {})
     problem = qpsolvers.Problem(P, q, G if r > 1 else None, h if r > 1 else None, lb=np.zeros(r))
-    with warnings.catch_warnings():
-        # qpsolvers warns on any status but Solved; the status is reported below.
-        warnings.simplefilter("ignore")
-        solution = qpsolvers.solve_problem(problem, solver="clarabel", **settings)
-    status = str(solution.extras.get("status", "unknown")).split(".")[-1]
-    x = None if solution.x is None else np.asarray(solution.x, dtype=float)
-    if status in _INFEASIBLE:
-        raise CdmerError(f"{method}: the eigenspectrum QP was reported infeasible (solver status {status}, "
-                         f"zeta = {zeta:g}, r = {r}); lambda = 0 is feasible, so the problem is badly scaled")
-    if x is None or x.shape != (r,) or not np.all(np.isfinite(x)):
-        raise CdmerError(f"{method}: the QP solver (Clarabel) failed with status {status} and no usable "
-                         "solution; the kernel matrix may be badly scaled")
-    if status != "Solved":
-        if status not in _STOPPED_EARLY:
-            raise CdmerError(f"{method}: the QP solver (Clarabel) failed with status {status}")
-        warnings.warn(f"{method}: the QP solver (Clarabel) stopped with status {status} before reaching its "
-                      "tolerance; using its last iterate, clipped at 0", ConvergenceWarning, stacklevel=3)
+    x, status = solve_clarabel(problem, settings, method=method, size=r, clipped="clipped at 0",
+                               infeasible=f"the eigenspectrum QP was reported infeasible (solver status {{status}}, "
+                                          f"zeta = {zeta:g}, r = {r}); lambda = 0 is feasible, so the problem is "
+                                          "badly scaled")
     return np.clip(x, 0.0, None) * scale, status
 
 
