@@ -105,7 +105,45 @@ def _source_target(X, y, sample_domain, method):
     return X, y, source
 
 
-class TSRGAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
+class _ArrayAdapter(TransformerMixin, BaseAdapter):
+    """A skada Adapter over an array-API transformer ``fit(Xs, Xt)``.
+
+    Subclasses name the transformer (``_array_class``, built from the
+    adapter's own parameters), the attribute that holds it once fitted
+    (``_fitted``) and how rows are mapped (``_adapt(X, source)``, ``source``
+    the boolean mask of source rows).
+    """
+
+    _array_class = None
+    _fitted = None
+
+    def fit(self, X, y=None, *, sample_domain=None):
+        """Learn the transformer from the source and target rows of ``X``."""
+        validate_params(self)
+        X, _, source = _source_target(X, y, sample_domain, type(self).__name__)
+        setattr(self, self._fitted, self._array_class(**self.get_params()).fit(X[source], X[~source]))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
+        """Fit, then map the rows of ``X``."""
+        self.fit(X, y, sample_domain=sample_domain)
+        X, _, source = split_domains(X, y, sample_domain, method=type(self).__name__)
+        return self._adapt(X, source)
+
+    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
+        """Map the rows of ``X`` (rows without ``sample_domain`` are target rows, skada's rule)."""
+        name = type(self).__name__
+        if not hasattr(self, self._fitted):
+            raise NotFittedError(f"This {name} instance is not fitted yet; call fit_transform first")
+        X, _, source = split_domains(X, None, sample_domain, method=name, allow_source=allow_source)
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(f"X has {X.shape[1]} features, but {name} is expecting {self.n_features_in_} "
+                             "features as input", field="X")
+        return self._adapt(X, source)
+
+
+class TSRGAdapter(TSRGParameters, _ArrayAdapter):
     """TSRG (Zong et al., ACM MM 2017) as a skada Adapter.
 
     ``fit_transform(X, y, sample_domain=...)`` learns ``P`` of eq. (7) from
@@ -124,35 +162,9 @@ class TSRGAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
     n_features_in_ : int
     """
 
-    def fit(self, X, y=None, *, sample_domain=None):
-        """Learn ``P`` from the source and target rows of ``X``."""
-        validate_params(self)
-        X, _, source = _source_target(X, y, sample_domain, "TSRGAdapter")
-        self.tsrg_ = TSRG(**self.get_params()).fit(X[source], X[~source])
-        self.n_features_in_ = X.shape[1]
-        return self
+    _array_class, _fitted = TSRG, "tsrg_"
 
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
-        """Fit, then return ``X`` with its target rows re-generated."""
-        self.fit(X, y, sample_domain=sample_domain)
-        X, _, source = split_domains(X, y, sample_domain, method="TSRGAdapter")
-        return self._regenerate(X, source)
-
-    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
-        """Re-generate the target rows of ``X``; source rows pass through.
-
-        As in skada, rows without ``sample_domain`` are target rows, and
-        source rows are refused unless ``allow_source=True``.
-        """
-        if not hasattr(self, "tsrg_"):
-            raise NotFittedError("This TSRGAdapter instance is not fitted yet; call fit_transform first")
-        X, _, source = split_domains(X, None, sample_domain, method="TSRGAdapter", allow_source=allow_source)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {X.shape[1]} features, but TSRGAdapter is expecting {self.n_features_in_} "
-                             "features as input", field="X")
-        return self._regenerate(X, source)
-
-    def _regenerate(self, X, source):
+    def _adapt(self, X, source):
         out = np.array(X, dtype=np.float64, copy=True)
         if (~source).any():
             out[~source] = self.tsrg_.transform(X[~source])
@@ -312,7 +324,7 @@ class STMClassifier(STMParameters, ClassifierMixin, DAEstimator):
         return self.stm_.decision_function(X)
 
 
-class DRFSTAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
+class DRFSTAdapter(TSRGParameters, _ArrayAdapter):
     """DRFS-T (Zong et al., IEEE TIP 2018) as a skada Adapter: the source is re-generated.
 
     ``fit_transform(X, y, sample_domain=...)`` learns DRFS-T (TSRG with the
@@ -324,38 +336,16 @@ class DRFSTAdapter(TSRGParameters, TransformerMixin, BaseAdapter):
     :class:`~cdmer.adaptation.drfst.DRFST`.
     """
 
-    def fit(self, X, y=None, *, sample_domain=None):
-        """Learn DRFS-T's ``P`` from the source and target rows of ``X``."""
-        validate_params(self)
-        X, _, source = _source_target(X, y, sample_domain, "DRFSTAdapter")
-        self.drfst_ = DRFST(**self.get_params()).fit(X[source], X[~source])
-        self.n_features_in_ = X.shape[1]
-        return self
+    _array_class, _fitted = DRFST, "drfst_"
 
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
-        """Fit, then return ``X`` with its source rows re-generated."""
-        self.fit(X, y, sample_domain=sample_domain)
-        X, _, source = split_domains(X, y, sample_domain, method="DRFSTAdapter")
-        return self._regenerate(X, source)
-
-    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
-        """Re-generate the source rows of ``X``; target rows pass through."""
-        if not hasattr(self, "drfst_"):
-            raise NotFittedError("This DRFSTAdapter instance is not fitted yet; call fit_transform first")
-        X, _, source = split_domains(X, None, sample_domain, method="DRFSTAdapter", allow_source=allow_source)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {X.shape[1]} features, but DRFSTAdapter is expecting {self.n_features_in_} "
-                             "features as input", field="X")
-        return self._regenerate(X, source)
-
-    def _regenerate(self, X, source):
+    def _adapt(self, X, source):
         out = np.array(X, dtype=np.float64, copy=True)
         if source.any():
             out[source] = self.drfst_.transform(X[source])
         return out
 
 
-class GFKAdapter(TransformerMixin, BaseAdapter):
+class GFKAdapter(_ArrayAdapter):
     """GFK (Gong et al., CVPR 2012) as a skada Adapter.
 
     ``fit`` learns the geodesic flow kernel between the PCA subspaces of the
@@ -367,31 +357,16 @@ class GFKAdapter(TransformerMixin, BaseAdapter):
 
     _parameter_constraints = {"n_components": [Interval(Integral, 1, None, closed="left")]}
 
+    _array_class, _fitted = GFK, "gfk_"
+
     def __init__(self, n_components=20):
         self.n_components = n_components
 
-    def fit(self, X, y=None, *, sample_domain=None):
-        """Learn the subspaces and the kernel from the source and target rows of ``X``."""
-        validate_params(self)
-        X, _, source = _source_target(X, y, sample_domain, "GFKAdapter")
-        self.gfk_ = GFK(n_components=self.n_components).fit(X[source], X[~source])
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
-        """Fit, then map every row of ``X`` through the kernel's square root."""
-        self.fit(X, y, sample_domain=sample_domain)
-        return self.gfk_.transform(_as_matrix(X, "X", "GFKAdapter"))
-
-    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
-        """Map every row of ``X`` through the kernel's square root."""
-        if not hasattr(self, "gfk_"):
-            raise NotFittedError("This GFKAdapter instance is not fitted yet; call fit_transform first")
-        X, _, _ = split_domains(X, None, sample_domain, method="GFKAdapter", allow_source=allow_source)
-        return self.gfk_.transform(X)
+    def _adapt(self, X, source):
+        return self.gfk_.transform(X)                       # every row, source or target
 
 
-class CORALAdapter(TransformerMixin, BaseAdapter):
+class CORALAdapter(_ArrayAdapter):
     """CORAL (Sun, Feng and Saenko, AAAI 2016) as a skada Adapter: cdmer's exact low-rank CORAL.
 
     For a numeric ``reg`` it computes what skada's ``CORALAdapter(reg,
@@ -423,34 +398,11 @@ class CORALAdapter(TransformerMixin, BaseAdapter):
     """
 
     _parameter_constraints: ClassVar[dict] = dict(CORAL._parameter_constraints)
+    _array_class, _fitted = CORAL, "coral_"
 
     def __init__(self, reg=0.5, assume_centered=False):
         self.reg = reg
         self.assume_centered = assume_centered
-
-    def fit(self, X, y=None, *, sample_domain=None):
-        """Learn the shrunk covariances (low-rank factors) of the source and target rows of ``X``."""
-        validate_params(self)
-        X, _, source = _source_target(X, y, sample_domain, "CORALAdapter")
-        self.coral_ = CORAL(reg=self.reg, assume_centered=self.assume_centered).fit(X[source], X[~source])
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
-        """Fit, then return ``X`` with its source rows re-coloured and its target rows centred."""
-        self.fit(X, y, sample_domain=sample_domain)
-        X, _, source = split_domains(X, y, sample_domain, method="CORALAdapter")
-        return self._adapt(X, source)
-
-    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
-        """Source rows re-coloured, target rows centred (rows without ``sample_domain``: target rows)."""
-        if not hasattr(self, "coral_"):
-            raise NotFittedError("This CORALAdapter instance is not fitted yet; call fit_transform first")
-        X, _, source = split_domains(X, None, sample_domain, method="CORALAdapter", allow_source=allow_source)
-        if X.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {X.shape[1]} features, but CORALAdapter is expecting {self.n_features_in_} "
-                             "features as input", field="X")
-        return self._adapt(X, source)
 
     def _adapt(self, X, source):
         out = np.array(X, dtype=np.float64, copy=True)
