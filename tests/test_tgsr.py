@@ -249,7 +249,8 @@ def test_batched_path_at_ties():
         if len(single.selected_) < k:
             fewer.append(k)
     assert 2 in fewer                                                 # the tie was at the boundary
-    direct = {ks[i]: (sol.coef(), sol.n_iter) for i, sol in solve_batch(_problem(Xs, ys, Xt, np.arange(0, 25, 3)), 0.4, ks,
+    problem = _problem(Xs, ys, Xt, np.arange(0, 25, 3))
+    direct = {ks[i]: (sol.coef(), sol.n_iter) for i, sol in solve_batch(problem, 0.4, ks,
                                                             method="direct")}
     for k in ks:
         assert direct[k][1] == out[k][1]["n_iter"]
@@ -289,8 +290,9 @@ def test_max_iter_stops_unconverged_runs_alike():
     Xs, Xt, ys = _data(seed=9)
     problem = _problem(Xs, ys, Xt, np.arange(0, 25, 3))
     ks = [1, 3, 8]
-    direct = {i: (sol.coef(), sol.n_iter, sol.converged) for i, sol in solve_batch(problem, 1.0, ks, max_iter=5, method="direct")}
-    gram = {i: (sol.coef(), sol.n_iter, sol.converged) for i, sol in solve_batch(problem, 1.0, ks, max_iter=5, method="gram")}
+    direct, gram = ({i: (sol.coef(), sol.n_iter, sol.converged)
+                     for i, sol in solve_batch(problem, 1.0, ks, max_iter=5, method=method)}
+                    for method in ("direct", "gram"))
     assert [gram[i][1:] for i in range(3)] == [(5, False), (5, False), (1, True)]
     assert [direct[i][1:] for i in range(3)] == [(5, False), (5, False), (1, True)]
     for i in range(3):

@@ -58,8 +58,8 @@ def _group_step_py(Wt, Bt, Tt, offsets, ks, c, mu, stop):
     Arrays are stored TRANSPOSED, ``(c * q, d)``: run ``j`` owns the ``c``
     contiguous rows ``j*c .. j*c+c`` (``C^T`` of that run), so a group is a
     contiguous slice of every row. ``Wt`` holds ``(Z w)^T`` on entry and
-    ``W^T = (B + Z w)^T = (P + T/mu)^T`` on return; run ``j`` keeps ``ks[j]`` groups. Writes the new ``B^T`` into ``Bt``, ``(T + mu (P -
-    B))^T`` into ``Tt`` and ``max|P - B|`` into ``stop[j]``.
+    ``W^T = (B + Z w)^T = (P + T/mu)^T`` on return; run ``j`` keeps ``ks[j]`` groups. Writes the new ``B^T``
+    into ``Bt``, ``(T + mu (P - B))^T`` into ``Tt`` and ``max|P - B|`` into ``stop[j]``.
     """
     G = offsets.shape[0] - 1
     q = ks.shape[0]
@@ -263,9 +263,10 @@ def _solve_batch(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads, row
 # entry >= tol).
 #
 # Storage is run-major: column ``col = j c + cc`` is class ``cc`` of run ``j``; per-column arrays are
-# (c q, G, m) (``vW``: (G, c q, m), so a group's block is contiguous) and the inner loops run over m contiguous values; and a finished run is removed by moving the
-# last run into its slot (no copy of the whole state). Sums inside the kernels may be reassociated
-# (``fastmath``: vectorised reductions); every other operation is as written.
+# (c q, G, m) (``vW``: (G, c q, m), so that a group's block is contiguous), the inner loops run over m
+# contiguous values, and a finished run is removed by moving the last run into its slot (no copy of the
+# whole state). Sums inside the kernels may be reassociated (``fastmath``: vectorised reductions); every
+# other operation is as written.
 # ---------------------------------------------------------------------------------------------------------------
 
 _FAST = {"reassoc", "nsz", "contract"}
