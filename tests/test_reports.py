@@ -93,6 +93,19 @@ def test_grid_map_marks_unevaluated_and_failed_points_and_the_choices(tmp_path):
     assert "fixed choice (lam=loo, off the map)" in labels
 
 
+def test_long_grid_map_keeps_a_bounded_height(tmp_path):
+    # TGSR's grid has 271 lambdas: one row each used to give a figure 107 inches tall
+    import matplotlib.image
+
+    from cdmer.evaluation.plots import MAX_GRID_HEIGHT
+
+    records = [_rec(EXP, "TGSR", {"lam": 0.001 * (i + 1), "n_selected": k}, 0.5, 0.4 + 0.001 * k)
+               for i in range(271) for k in (1, 2, 3)]
+    plot_grid(records, tmp_path / "long.png", marks={"oracle": records[5]})
+    height = matplotlib.image.imread(tmp_path / "long.png").shape[0]
+    assert 0 < height <= MAX_GRID_HEIGHT * 110 * 1.05          # saved at 110 dpi
+
+
 def test_write_report_records_provenance_and_marks_synthetic_runs(tmp_path, monkeypatch):
     titles = []
     import cdmer.evaluation.plots as plots

@@ -98,6 +98,11 @@ def grid_axes(records):
     return varying
 
 
+#: Height (inches) and number of row labels of a grid figure, whatever the grid's length.
+MAX_GRID_HEIGHT = 9.0
+MAX_ROW_TICKS = 30
+
+
 def plot_grid(records, path, *, marks=None, title="", validator=None):
     """Heat maps of WAR, UAR and M-F1 over a method's grid (one or two parameters).
 
@@ -131,7 +136,8 @@ def plot_grid(records, path, *, marks=None, title="", validator=None):
         return rows.index(r["params"][rows_name]) if rows_name else 0, cols.index(r["params"][cols_name])
 
     wide = len(cols) > 12
-    fig, axes = plt.subplots(1, 3, figsize=(15 if wide else 12, max(3.0, 0.35 * len(rows) + 2.2)), squeeze=False)
+    height = min(MAX_GRID_HEIGHT, max(3.0, 0.35 * len(rows) + 2.2))   # long grids (TGSR: 271 rows) stay readable
+    fig, axes = plt.subplots(1, 3, figsize=(15 if wide else 12, height), squeeze=False)
     handles = [Patch(facecolor="#d9d9d9", hatch="//", edgecolor="grey", label="not evaluated"),
                Patch(facecolor="white", hatch="xx", edgecolor="black", label="failed")]
     for ax, (key, label) in zip(axes[0], (("war", "WAR"), ("uar", "UAR"), ("mf1", "M-F1"))):
@@ -165,7 +171,8 @@ def plot_grid(records, path, *, marks=None, title="", validator=None):
         ax.set_xticks(range(0, len(cols), step), [f"{v:g}" for v in cols[::step]], fontsize=7, rotation=45)
         ax.set_xlabel(cols_name)
         if rows_name:
-            ax.set_yticks(range(len(rows)), [f"{v:g}" for v in rows], fontsize=7)
+            rstep = max(1, -(-len(rows) // MAX_ROW_TICKS))
+            ax.set_yticks(range(0, len(rows), rstep), [f"{v:g}" for v in rows[::rstep]], fontsize=7)
             ax.set_ylabel(rows_name)
         else:
             ax.set_yticks([])
