@@ -7,6 +7,7 @@ from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
 from cdmer.adaptation.drfst import DRFST, DRFSTClassifier, drfst_path
+from _literal import literal_alm
 from cdmer.adaptation.tsrg import TSRG
 from cdmer.errors import InputError, NotFittedError
 
@@ -28,19 +29,7 @@ def _literal_drfst(Xs, Xt, lam, mu, kernel):
     Kt_ = k(Xall, Xt)                                    # plays Ks of eq. (7)
     Ks_ = k(Xall, Xs)
     dk = Kt_.mean(axis=1) - Ks_.mean(axis=1)
-    n, d = Xall.shape
-    P = np.ones((n, d))
-    T = np.ones((n, d))
-    kappa = 1e-3
-    for _ in range(100000):
-        Q = np.linalg.solve(Kt_ @ Kt_.T + lam * np.outer(dk, dk) + kappa / 2 * np.eye(n),
-                            Kt_ @ Xt + (kappa * P + T) / 2)
-        W = Q - T / kappa
-        P = np.where(W > mu / kappa, W - mu / kappa, np.where(W < -mu / kappa, W + mu / kappa, 0.0))
-        if np.max(np.abs(P - Q)) < 1e-8:
-            break
-        T = T + kappa * (P - Q)
-        kappa = min(1.1 * kappa, 1e15)
+    P, _ = literal_alm(Kt_, dk, Xt, lam, mu)
     return P, (P.T @ Ks_).T                              # P and the re-generated source rows
 
 

@@ -9,6 +9,7 @@ from sklearn.linear_model import Lasso
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 
 from cdmer.adaptation.drls import DRLS, drls_path
+from _literal import literal_alm
 from cdmer.errors import ConvergenceWarning, InputError, NotFittedError
 
 GAMMA = 0.05
@@ -37,22 +38,8 @@ def _onehot(ys):
 
 def _literal_alm(Xs, Xt, ys, lam, mu, kernel):
     """TSRG's ALM (MM 2017 section 3.3) with Ls in place of Xs, transcribed literally (columns = samples)."""
-    Ls = _onehot(ys)
-    Ks, Kt, dk = _kernels(Xs, Xt, kernel)
-    n, c = Ks.shape[0], Ls.shape[0]
-    P = np.ones((n, c))
-    T = np.ones((n, c))
-    kappa = 1e-3
-    for it in range(1, 100000):
-        Q = np.linalg.solve(Ks @ Ks.T + lam * np.outer(dk, dk) + kappa / 2 * np.eye(n),
-                            Ks @ Ls.T + (kappa * P + T) / 2)
-        W = Q - T / kappa
-        P = np.where(W > mu / kappa, W - mu / kappa, np.where(W < -mu / kappa, W + mu / kappa, 0.0))
-        if np.max(np.abs(P - Q)) < 1e-8:
-            break
-        T = T + kappa * (P - Q)
-        kappa = min(1.1 * kappa, 1e15)
-    return P, it
+    Ks, _, dk = _kernels(Xs, Xt, kernel)
+    return literal_alm(Ks, dk, _onehot(ys).T, lam, mu)
 
 
 def _objective(Xs, Xt, ys, P, lam, mu, kernel):

@@ -8,6 +8,7 @@ from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 from sklearn.svm import SVC
 
 from cdmer.adaptation.tsrg import FIXED_PARAMS, PARAM_GRID, TSRG, TSRGClassifier, tsrg_path
+from _literal import literal_alm
 from cdmer.errors import ConvergenceWarning, InputError, NotFittedError
 
 
@@ -32,22 +33,8 @@ def _kernels(Xs, Xt, kernel):
 
 def _literal_ialm(Xs_rows, Xt_rows, lam, mu, kernel="linear"):
     """Section 3.3 transcribed literally (paper notation, lambda in the Q step)."""
-    Xs = Xs_rows.T                                     # d x ns
-    Ks, Kt, dk = _kernels(Xs_rows, Xt_rows, kernel)
-    n, d = Ks.shape[0], Xs.shape[0]
-    P = np.ones((n, d))
-    T = np.ones((n, d))
-    kappa = 1e-3
-    for it in range(1, 100000):
-        Q = np.linalg.solve(Ks @ Ks.T + lam * np.outer(dk, dk) + kappa / 2 * np.eye(n),
-                            Ks @ Xs.T + (kappa * P + T) / 2)
-        W = Q - T / kappa
-        P = np.where(W > mu / kappa, W - mu / kappa, np.where(W < -mu / kappa, W + mu / kappa, 0.0))
-        if np.max(np.abs(P - Q)) < 1e-8:
-            break
-        T = T + kappa * (P - Q)
-        kappa = min(1.1 * kappa, 1e15)
-    return P, it
+    Ks, _, dk = _kernels(Xs_rows, Xt_rows, kernel)
+    return literal_alm(Ks, dk, Xs_rows, lam, mu)
 
 
 def _objective(Xs_rows, Ks, dk, P, lam, mu):
