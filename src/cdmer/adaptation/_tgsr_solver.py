@@ -67,9 +67,9 @@ def _group_step_py(Wt, Bt, Tt, offsets, ks, c, mu, stop):
     for j in prange(q):
         r0 = j * c
         norms = np.zeros(G)
-        for l in range(r0, r0 + c):
-            row = Wt[l]
-            brow = Bt[l]
+        for r in range(r0, r0 + c):
+            row = Wt[r]
+            brow = Bt[r]
             for g in range(G):
                 acc = 0.0
                 for i in range(offsets[g], offsets[g + 1]):
@@ -89,10 +89,10 @@ def _group_step_py(Wt, Bt, Tt, offsets, ks, c, mu, stop):
             excess = norms[g] - tau
             scales[g] = excess / norms[g] if excess > 0.0 else 0.0
         m = 0.0
-        for l in range(r0, r0 + c):
-            wrow = Wt[l]
-            brow = Bt[l]
-            trow = Tt[l]
+        for r in range(r0, r0 + c):
+            wrow = Wt[r]
+            brow = Bt[r]
+            trow = Tt[r]
             for g in range(G):
                 scale = scales[g]
                 for i in range(offsets[g], offsets[g + 1]):
@@ -489,6 +489,16 @@ def _gram_stop_py(Z, offsets, rmax, H, Hn, s_new, tf, alpha, bn2, l1b, mean, c, 
                     H[col, g, i] = Hn[col, g, i]
 
 
+@njit(cache=True)
+def _gram_record(hw, hs, ids, w, s_new, c):
+    """History of one iteration: ``hw`` rows ``rid c .. rid c + c`` <- w of run ``rid``, ``hs[rid]`` <- its factors."""
+    for j in range(ids.shape[0]):
+        rid = ids[j]
+        for cc in range(c):
+            hw[rid * c + cc] = w[j * c + cc]
+        hs[rid] = s_new[j]
+
+
 @njit(cache=True, fastmath=_FAST)                           # the update kernel's flags: the same arithmetic
 def _gram_materialise(hist_w, hist_s, t, rid, c, Hj):
     """``Hj`` (c, G, m) <- H after ``t`` iterations of run ``rid``, replayed from its history.
@@ -554,10 +564,11 @@ class Solution:
         if self._parts is None:
             return self._rows @ self._coef
         _, _, H, aW, sp = self._parts
-        XZ, X1 = self._rows                                   # (n, G m) blocks X_g Z_g; (n, G) X_g 1
-        c, Gn, m = H.shape
-        Hs = (H * sp[None, :, None]).reshape(c, Gn * m)
-        return XZ @ Hs.T + X1 @ (aW * sp[None, :]).T          # sum_g sp_g (X_g 1 a_g^T + X_g Z_g H_g)
+        XZ, X1 = self._rows                                   # (G, n, m) blocks X_g Z_g; (n, G) X_g 1
+        out = X1 @ (aW * sp[None, :]).T                       # sum_g sp_g (X_g 1 a_g^T + X_g Z_g H_g),
+        for g in np.flatnonzero(sp > 0.0):                    # over the kept groups only
+            out += XZ[g] @ (sp[g] * H[:, g]).T
+        return out
 
     def selected(self):
         if self._parts is None:
@@ -641,11 +652,11 @@ def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads
     hist_s = np.empty((hist_cap, q, Gn))
     if rows is not None:
         rows = np.asarray(rows, dtype=np.float64)
-        XZ = np.empty((rows.shape[0], Gn * m))
+        XZ = np.empty((Gn, rows.shape[0], m))
         X1 = np.empty((rows.shape[0], Gn))
         for g in range(Gn):
             Xg = rows[:, offsets[g]:offsets[g + 1]]
-            XZ[:, g * m:(g + 1) * m] = Xg @ Z[offsets[g]:offsets[g + 1]]
+            XZ[g] = Xg @ Z[offsets[g]:offsets[g + 1]]
             X1[:, g] = Xg.sum(axis=1)
         rows = (XZ, X1)
     mu = float(mu0)
@@ -660,9 +671,7 @@ def _solve_batch_gram(problem, lam, ks, tol, mu0, rho, mu_max, max_iter, threads
         if it == max_iter:
             test[:] = True
         if it <= hist_cap:
-            ids = active[:q]
-            hist_w[it - 1, (ids[:, None] * c + np.arange(c)[None, :]).ravel()] = w[:n]
-            hist_s[it - 1, ids] = s_new[:q]
+            _gram_record(hist_w[it - 1], hist_s[it - 1], active[:q], w[:n], s_new[:q], c)
         for j in np.flatnonzero(~eager[:q] & (test[:q] | (it >= hist_cap))):
             _gram_materialise(hist_w, hist_s, it - 1, active[j], c, H[j * c:(j + 1) * c])
             eager[j] = True
