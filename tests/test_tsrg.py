@@ -291,3 +291,47 @@ def test_real_features_paper_setting(real_features):
     viol, scale = _kkt_violation(src.X, Ks, dk, exact.P_, 1.0, 0.07)
     assert exact.converged_ and viol.max() <= 1e-6 * 0.07 + 1e-13 * scale
     assert _objective(src.X, Ks, dk, exact.P_, 1.0, 0.07) <= _objective(src.X, Ks, dk, clf.tsrg_.P_, 1.0, 0.07)
+
+
+def test_exact_cholesky_updates():
+    # The kernels of the LARS path on a random Gram: rows appended with
+    # _chol_column, removed with _chol_delete, L and LT = L^T kept in step, and
+    # the forward substitution resumed from the first changed row equal (to the
+    # bit) to the one from row 0; u, w solve A_SS u = b_S, A_SS w = s_S.
+    from cdmer.adaptation._tsrg_solvers import _chol_backward2, _chol_column, _chol_delete, _chol_forward2
+    rng = np.random.default_rng(11)
+    n = 30
+    Z = rng.normal(size=(n, 40))
+    A = Z @ Z.T
+    b, sgn = rng.normal(size=n), np.sign(rng.normal(size=n))
+    L, LT = np.full((n, n), np.nan), np.full((n, n), np.nan)   # entries not written must never be read
+    S = np.empty(n, dtype=np.int64)
+    y1, y2, u, w, z = (np.empty(n) for _ in range(5))
+    m, lo = 0, 0
+    for step, who in enumerate(list(rng.permutation(n)[:20]) + [-1, -1, -1, -1, -1, -1, -1, -1]):
+        if who >= 0:                                      # append variable `who`
+            z[:m] = A[S[:m], who]
+            _chol_column(LT, m, z)
+            piv = A[who, who] - np.sum(z[:m] ** 2)
+            L[m, :m], LT[:m, m] = z[:m], z[:m]
+            L[m, m] = LT[m, m] = np.sqrt(piv)
+            S[m] = who
+            m += 1
+        else:                                             # remove a random position
+            q = int(rng.integers(m))
+            _chol_delete(L, LT, m, q)
+            S[q:m - 1] = S[q + 1:m].copy()
+            m -= 1
+            lo = min(lo, q)
+        Lm = np.tril(L[:m, :m])
+        np.testing.assert_allclose(Lm @ Lm.T, A[np.ix_(S[:m], S[:m])], rtol=0, atol=1e-10 * np.abs(A).max())
+        assert np.array_equal(np.triu(LT[:m, :m]), Lm.T)
+        _chol_forward2(L, LT, lo, m, S, b, sgn, y1, y2)
+        f1, f2 = np.empty(n), np.empty(n)
+        _chol_forward2(L, LT, 0, m, S, b, sgn, f1, f2)
+        assert np.array_equal(y1[:m], f1[:m]) and np.array_equal(y2[:m], f2[:m])
+        _chol_backward2(L, m, y1, y2, u, w)
+        A_SS = A[np.ix_(S[:m], S[:m])]
+        np.testing.assert_allclose(A_SS @ u[:m], b[S[:m]], rtol=0, atol=1e-8 * np.abs(b).max())
+        np.testing.assert_allclose(A_SS @ w[:m], sgn[S[:m]], rtol=0, atol=1e-8)
+        lo = m

@@ -265,39 +265,124 @@ def solve_ialm(problem, lam, mu, *, kappa0, rho, kappa_max, tol, max_iter):
 #     c(alpha) = c0 + alpha a,   c0 = b - A_:S u,  a = A_:S w,
 # affine in alpha, so every requested alpha inside a segment is exact. u and
 # w are recomputed from the Cholesky factor of A_SS at every breakpoint, so
-# rounding errors do not accumulate along the path.
+# rounding errors do not accumulate along the path. The kernels below are
+# arranged for speed (contiguous inner loops, several rows per pass, the
+# forward substitution kept between breakpoints) without changing any
+# floating-point operation or its order: the results are those of the plain
+# row-by-row loops, to the bit.
 
 
 @njit(cache=True, nogil=True)
-def _chol_solve2(L, m, r1, r2, x1, x2):
-    """Solve ``L L^T x = r`` for two right-hand sides, ``L = L[:m, :m]`` lower triangular.
+def _chol_forward2(L, LT, lo, m, S, b, sgn, y1, y2):
+    """Rows ``lo .. m-1`` of ``L y1 = b_S``, ``L y2 = s_S`` (forward substitution, ``L = L[:m, :m]``, ``LT = L^T``).
 
-    Both substitutions run along the rows of ``L`` (contiguous in memory).
+    Row i reads only rows ``<= i`` of ``L`` and of the right-hand sides. A
+    variable entering appends row m of ``L``; one leaving at position q
+    changes rows ``>= q`` only (:func:`_chol_delete`). The rows above keep
+    their values bit for bit, so only rows ``lo ..`` are substituted: O(m)
+    per entry instead of O(m^2). Each ``y[i]`` receives ``- L[i, k] y[k]``
+    for ``k = 0 .. i-1`` in that order, then the division by ``L[i, i]``:
+    along the rows of ``L`` for one or two rows, else by columns of ``L``
+    (the rows of ``LT``, contiguous: the inner loop vectorises); the same
+    values to the bit either way.
+    """
+    if m - lo <= 2:
+        for i in range(lo, m):
+            v1, v2 = b[S[i]], sgn[S[i]]
+            row = L[i]
+            for k in range(i):
+                v1 -= row[k] * y1[k]
+                v2 -= row[k] * y2[k]
+            y1[i] = v1 / row[i]
+            y2[i] = v2 / row[i]
+        return
+    for i in range(lo, m):
+        y1[i] = b[S[i]]
+        y2[i] = sgn[S[i]]
+    for k in range(m):
+        if k >= lo:
+            y1[k] /= LT[k, k]
+            y2[k] /= LT[k, k]
+        v1, v2 = y1[k], y2[k]
+        s = max(lo, k + 1)
+        rowt, u1, u2 = LT[k, s:m], y1[s:m], y2[s:m]
+        for i in range(rowt.shape[0]):
+            u1[i] = u1[i] - rowt[i] * v1
+            u2[i] = u2[i] - rowt[i] * v2
+
+
+@njit(cache=True, nogil=True)
+def _chol_backward2(L, m, y1, y2, x1, x2):
+    """Solve ``L^T x = y`` for two right-hand sides, ``L = L[:m, :m]`` lower triangular.
+
+    Column sweep along the rows of ``L`` (contiguous), two rows per pass
+    over ``x``; every ``x[k]`` receives its updates in the order of the
+    one-row sweep (rows ``m-1, m-2, ..``), so the result is the same to the bit.
     """
     for i in range(m):
-        v1, v2 = r1[i], r2[i]
-        row = L[i]
-        for k in range(i):
-            v1 -= row[k] * x1[k]
-            v2 -= row[k] * x2[k]
-        x1[i] = v1 / row[i]
-        x2[i] = v2 / row[i]
-    for i in range(m - 1, -1, -1):
-        row = L[i]
-        x1[i] /= row[i]
-        x2[i] /= row[i]
-        v1, v2 = x1[i], x2[i]
-        for k in range(i):
-            x1[k] -= row[k] * v1
-            x2[k] -= row[k] * v2
+        x1[i] = y1[i]
+        x2[i] = y2[i]
+    i = m - 1
+    while i >= 1:
+        ra, rb = L[i], L[i - 1]                          # rows i and i - 1
+        x1[i] /= ra[i]
+        x2[i] /= ra[i]
+        va1, va2 = x1[i], x2[i]
+        x1[i - 1] -= ra[i - 1] * va1
+        x2[i - 1] -= ra[i - 1] * va2
+        x1[i - 1] /= rb[i - 1]
+        x2[i - 1] /= rb[i - 1]
+        vb1, vb2 = x1[i - 1], x2[i - 1]
+        a_, b_, u1, u2 = ra[:i - 1], rb[:i - 1], x1[:i - 1], x2[:i - 1]
+        for k in range(a_.shape[0]):
+            u1[k] = u1[k] - a_[k] * va1 - b_[k] * vb1
+            u2[k] = u2[k] - a_[k] * va2 - b_[k] * vb2
+        i -= 2
+    if i == 0:
+        x1[0] /= L[0, 0]
+        x2[0] /= L[0, 0]
 
 
 @njit(cache=True, nogil=True)
-def _chol_delete(L, m, q):
-    """Remove row and column ``q`` of ``A_SS = L L^T`` (Givens re-triangularisation)."""
+def _chol_column(LT, m, z):
+    """``z = L^-1 z`` for ``L = L[:m, :m]``, by columns of ``L`` (the rows of ``LT = L^T``, contiguous).
+
+    Each ``z[i]`` receives ``- L[i, k] z[k]`` for ``k = 0 .. i-1`` in that
+    order and then the division by ``L[i, i]``: the row-wise substitution's
+    operations, to the bit, but the inner loop vectorises (two columns per
+    pass).
+    """
+    k = 0
+    while k + 2 <= m:                                    # two columns per pass over z
+        ra, rb = LT[k], LT[k + 1]
+        za = z[k] / ra[k]
+        z[k] = za
+        zb = (z[k + 1] - ra[k + 1] * za) / rb[k + 1]
+        z[k + 1] = zb
+        a_, b_, zz = ra[k + 2:m], rb[k + 2:m], z[k + 2:m]
+        for i in range(zz.shape[0]):
+            zz[i] = zz[i] - a_[i] * za - b_[i] * zb
+        k += 2
+    if k < m:
+        z[k] = z[k] / LT[k, k]
+
+
+@njit(cache=True, nogil=True)
+def _chol_delete(L, LT, m, q):
+    """Remove row and column ``q`` of ``A_SS = L L^T`` (Givens re-triangularisation), in ``L`` and ``LT = L^T``.
+
+    Only rows ``>= q`` of ``L`` (columns ``>= q`` of ``LT``) change. The same
+    rotations, with the same values, are applied to both copies; in ``LT``
+    they run along rows (contiguous).
+    """
     for i in range(q, m - 1):
         for k in range(i + 2):
             L[i, k] = L[i + 1, k]
+    for k in range(m):                                   # the same shift in LT: column i <- column i + 1
+        lo = max(q, k - 1)
+        row = LT[k]
+        for i in range(lo, m - 1):
+            row[i] = row[i + 1]
     for i in range(q, m - 1):
         x, y = L[i, i], L[i, i + 1]
         r = np.hypot(x, y)
@@ -307,14 +392,55 @@ def _chol_delete(L, m, q):
             L[row, i] = c * x + s * y
             L[row, i + 1] = -s * x + c * y
         L[i, i + 1] = 0.0
+        ri, rj = LT[i, i:m - 1], LT[i + 1, i:m - 1]
+        for t in range(ri.shape[0]):
+            x, y = ri[t], rj[t]
+            ri[t] = c * x + s * y
+            rj[t] = -s * x + c * y
+        LT[i + 1, i] = 0.0
     for k in range(m):
         L[m - 1, k] = 0.0
         L[k, m - 1] = 0.0
+        LT[m - 1, k] = 0.0
+        LT[k, m - 1] = 0.0
 
 
 @njit(cache=True, nogil=True)
+def _add_rows(M, idx, coef, m, out):
+    """``out += sum_q coef[q] M[idx[q], :len(out)]`` for ``q = 0 .. m-1``, added in that order.
+
+    Eight (then four, then one) rows per pass over ``out``: each ``out[i]``
+    still receives the terms one at a time, in the order of ``q``, so the
+    result is that of one row per pass, to the bit.
+    """
+    n = out.shape[0]
+    q = 0
+    while q + 8 <= m:
+        r0, r1, r2, r3 = M[idx[q]], M[idx[q + 1]], M[idx[q + 2]], M[idx[q + 3]]
+        r4, r5, r6, r7 = M[idx[q + 4]], M[idx[q + 5]], M[idx[q + 6]], M[idx[q + 7]]
+        c0, c1, c2, c3 = coef[q], coef[q + 1], coef[q + 2], coef[q + 3]
+        c4, c5, c6, c7 = coef[q + 4], coef[q + 5], coef[q + 6], coef[q + 7]
+        for i in range(n):
+            out[i] = (out[i] + r0[i] * c0 + r1[i] * c1 + r2[i] * c2 + r3[i] * c3 + r4[i] * c4 + r5[i] * c5
+                      + r6[i] * c6 + r7[i] * c7)
+        q += 8
+    while q + 4 <= m:
+        r0, r1, r2, r3 = M[idx[q]], M[idx[q + 1]], M[idx[q + 2]], M[idx[q + 3]]
+        c0, c1, c2, c3 = coef[q], coef[q + 1], coef[q + 2], coef[q + 3]
+        for i in range(n):
+            out[i] = out[i] + r0[i] * c0 + r1[i] * c1 + r2[i] * c2 + r3[i] * c3
+        q += 4
+    while q < m:
+        r0 = M[idx[q]]
+        c0 = coef[q]
+        for i in range(n):
+            out[i] = out[i] + r0[i] * c0
+        q += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
-    """LARS-lasso path of ``min 1/2 p^T A p - b^T p + alpha |p|_1`` on the Gram ``A``.
+    """LARS-lasso path of ``min 1/2 p^T A p - b^T p + alpha |p|_1`` on the (symmetric) Gram ``A``.
 
     Writes ``Pk[k] = p(alphas[k])`` for ``alphas`` sorted decreasingly.
     A variable whose Cholesky pivot would be ``<= piv_eps * A_jj`` (it is, to
@@ -322,6 +448,13 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
     added and is skipped until the next drop. Returns ``(steps, complete)``;
     ``complete`` is False when ``max_steps`` ran out (the remaining alphas
     then take the last segment's values and are left to the KKT check).
+
+    ``u`` and ``w`` are re-solved from the Cholesky factor at every
+    breakpoint where the active set changed; the forward half of the solve is
+    kept between breakpoints and only its rows from the first changed row of
+    ``L`` on are substituted (:func:`_chol_forward2`), which gives the full
+    substitution's values to the bit. After a skipped variable the active
+    set, ``u``, ``w`` and ``a`` are unchanged and are not recomputed.
     """
     n = A.shape[0]
     K = alphas.shape[0]
@@ -339,72 +472,108 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
         kk += 1                                          # p = 0 for alpha >= max|b|
     if kk == K or first < 0:
         return 0, True
-    L = np.zeros((n, n))
+    # L[:m, :m] (lower triangle) and LT = L^T (upper triangle of LT[:m, :m]): every entry is written
+    # before it is read (the helpers read no other), so the buffers are not cleared
+    L = np.empty((n, n))
+    LT = np.empty((n, n))
     S = np.empty(n, dtype=np.int64)                     # active variables, in the order of L
     inS = np.zeros(n, dtype=np.bool_)
     skip = np.zeros(n, dtype=np.bool_)
     sgn = np.zeros(n)
-    rhs = np.empty(n)
-    rhs2 = np.empty(n)
+    y1 = np.empty(n)                                    # L^-1 b_S, L^-1 s_S (forward halves)
+    y2 = np.empty(n)
     u = np.empty(n)
     w = np.empty(n)
+    nu = np.empty(n)
     z = np.empty(n)
     c0 = np.empty(n)
     a = np.empty(n)
+    tp = np.empty(n)                                    # entry points of the free variables, sign + / -
+    tm = np.empty(n)
+    td = np.empty(n)                                    # drop points of the active variables
     S[0] = first
     inS[first] = True
     sgn[first] = 1.0 if b[first] > 0 else -1.0
     L[0, 0] = np.sqrt(A[first, first])
+    LT[0, 0] = L[0, 0]
     m = 1
+    lo = 0                                               # first row of L changed since the last solve
+    changed = True                                       # active set changed since the last solve
     entered, dropped, dropped_sign = first, -1, 0.0
     for step in range(1, max_steps + 1):
-        for i in range(m):
-            rhs[i] = b[S[i]]
-            rhs2[i] = sgn[S[i]]
-        _chol_solve2(L, m, rhs, rhs2, u, w)
+        if changed:
+            _chol_forward2(L, LT, lo, m, S, b, sgn, y1, y2)
+            _chol_backward2(L, m, y1, y2, u, w)
+            lo = m
         if (step - 1) % refresh == 0:
             for i in range(n):                           # c0 = b - A_:S u exactly
                 c0[i] = b[i]
-                a[i] = 0.0
             for q in range(m):
-                row = A[S[q]]
-                uq, wq = u[q], w[q]
-                for i in range(n):
-                    c0[i] -= row[i] * uq
-                    a[i] += row[i] * wq
+                nu[q] = -u[q]
+            _add_rows(A, S, nu, m, c0)
+            if changed:
+                a[:] = 0.0
+                _add_rows(A, S, w, m, a)
         else:
             # c(alpha) is continuous at the breakpoint: c0' = c0 + alpha (a - a')
             for i in range(n):
                 c0[i] += alpha * a[i]
-                a[i] = 0.0
-            for q in range(m):
-                row = A[S[q]]
-                wq = w[q]
-                for i in range(n):
-                    a[i] += row[i] * wq
+            if changed:
+                a[:] = 0.0
+                _add_rows(A, S, w, m, a)
             for i in range(n):
                 c0[i] -= alpha * a[i]
+        changed = False
         # next breakpoint below alpha: an entry (|c_i| reaches alpha) or a drop (p_i reaches 0)
-        nxt, who, kind, new_sign = 0.0, -1, 0, 0.0
+        # t = min(+-c0_i / (1 -+ a_i), alpha) for every free variable (a loop without
+        # branches), then the largest t > 0, the first in the order (i, +, -): the
+        # variable the one-by-one scan with a strict ">" would pick
         for i in range(n):
-            if inS[i] or skip[i]:
-                continue
+            free = not (inS[i] | skip[i])
+            den = 1.0 - a[i]
+            ok = free & (den > 1e-12)
+            t = min(c0[i] / (den if ok else 1.0), alpha)
+            tp[i] = t if ok else -1.0
+            den = 1.0 + a[i]
+            ok = free & (den > 1e-12)
+            t = min(-c0[i] / (den if ok else 1.0), alpha)
+            tm[i] = t if ok else -1.0
+        if dropped >= 0:
             # a variable just dropped meets |c_i| = alpha with its old sign at
             # the drop point itself (a line has one root): only the other sign
-            den = 1.0 - a[i]
-            if den > 1e-12 and not (i == dropped and dropped_sign > 0):
-                t = min(c0[i] / den, alpha)
-                if t > nxt:
-                    nxt, who, kind, new_sign = t, i, 1, 1.0
-            den = 1.0 + a[i]
-            if den > 1e-12 and not (i == dropped and dropped_sign < 0):
-                t = min(-c0[i] / den, alpha)
-                if t > nxt:
-                    nxt, who, kind, new_sign = t, i, 1, -1.0
+            if dropped_sign > 0:
+                tp[dropped] = -1.0
+            else:
+                tm[dropped] = -1.0
+        nxt, who, kind, new_sign = 0.0, -1, 0, 0.0
+        h0, h1, h2, h3 = 0.0, 0.0, 0.0, 0.0              # max of the t > 0 (exact: no rounding), 4 chains
+        i = 0
+        while i + 2 <= n:
+            h0 = tp[i] if tp[i] > h0 else h0
+            h1 = tm[i] if tm[i] > h1 else h1
+            h2 = tp[i + 1] if tp[i + 1] > h2 else h2
+            h3 = tm[i + 1] if tm[i + 1] > h3 else h3
+            i += 2
+        if i < n:
+            h0 = tp[i] if tp[i] > h0 else h0
+            h1 = tm[i] if tm[i] > h1 else h1
+        h0 = h1 if h1 > h0 else h0
+        h2 = h3 if h3 > h2 else h2
+        h0 = h2 if h2 > h0 else h0
+        if h0 > 0.0:                                     # the first to reach it, in the order (i, +, -)
+            for i in range(n):
+                if tp[i] == h0:
+                    nxt, who, kind, new_sign = h0, i, 1, 1.0
+                    break
+                if tm[i] == h0:
+                    nxt, who, kind, new_sign = h0, i, 1, -1.0
+                    break
+        for q in range(m):                               # drop points u_q / w_q (a loop without branches)
+            td[q] = u[q] / w[q]
         for q in range(m):
             if S[q] == entered or w[q] == 0.0:
                 continue
-            t = u[q] / w[q]
+            t = td[q]
             if t < alpha and t > nxt:
                 nxt, who, kind = t, q, 2
         while kk < K and alphas[kk] >= nxt:
@@ -417,13 +586,10 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
         alpha = nxt
         entered, dropped = -1, -1
         if kind == 1:
+            rw = A[who]
             for q in range(m):
-                z[q] = A[S[q], who]
-            for i in range(m):                           # z = L^-1 A_S,who
-                v = z[i]
-                for k in range(i):
-                    v -= L[i, k] * z[k]
-                z[i] = v / L[i, i]
+                z[q] = rw[S[q]]                          # A_S,who (A symmetric: row who, contiguous)
+            _chol_column(LT, m, z)                       # z = L^-1 A_S,who
             piv = A[who, who]
             for q in range(m):
                 piv -= z[q] * z[q]
@@ -432,7 +598,9 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
                 continue
             for q in range(m):
                 L[m, q] = z[q]
+                LT[q, m] = z[q]
             L[m, m] = np.sqrt(piv)
+            LT[m, m] = L[m, m]
             S[m] = who
             inS[who] = True
             sgn[who] = new_sign
@@ -440,15 +608,17 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
             entered = who
         else:
             i = S[who]
-            _chol_delete(L, m, who)
+            _chol_delete(L, LT, m, who)
             for q in range(who, m - 1):
                 S[q] = S[q + 1]
             m -= 1
+            lo = min(lo, who)
             inS[i] = False
             dropped_sign = sgn[i]
             sgn[i] = 0.0
             skip[:] = False
             dropped = i
+        changed = True
     # max_steps exhausted: extend the last segment (flagged by the KKT check)
     while kk < K:
         al = alphas[kk]
@@ -459,17 +629,27 @@ def _lasso_path(A, b, alphas, max_steps, piv_eps, Pk, refresh=8):
 
 
 @njit(cache=True, nogil=True)
+def _support(p, idx, val):
+    """Indices (increasing) and values of the nonzeros of ``p`` into ``idx``, ``val``; returns their number."""
+    m = 0
+    for q in range(p.shape[0]):
+        if p[q] != 0.0:
+            idx[m] = q
+            val[m] = p[q]
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
 def _gradient(A, b, p, g):
-    """``g = A p - b`` over the support of ``p``."""
+    """``g = A p - b`` over the support of ``p`` (the rows of ``A`` in increasing order)."""
     n = b.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    val = np.empty(n)
+    m = _support(p, idx, val)
     for i in range(n):
         g[i] = -b[i]
-    for q in range(n):
-        if p[q] != 0.0:
-            row = A[q]
-            pq = p[q]
-            for i in range(n):
-                g[i] += row[i] * pq
+    _add_rows(A, idx, val, m, g)
 
 
 @njit(cache=True, nogil=True)
@@ -595,7 +775,10 @@ def _lars_columns(A, BT, XsT, Ks, Kt, dk, lam, alphas, max_steps, piv_eps, tol_k
     eq. (7) ``obj_out[k, j]``, and its KKT violation of eq. (7) divided by
     ``mu_k`` ``kkt_out[k, j]``. A column whose violation exceeds ``tol_kkt``
     is polished by :func:`_feature_sign_polish` (``polished_out[k, j]``). If
-    ``P_out`` has ``d`` columns, ``P_out[:, j] = p_j(alphas[0])``.
+    ``P_out`` has ``d`` columns, ``P_out[:, j] = p_j(alphas[0])``. The
+    gradient ``A p - b`` (the exact, independent KKT check), ``x_j - Ks^T p``
+    and ``Kt^T p`` are summed over the nonzeros of ``p`` only, in increasing
+    order; ``Kt^T p`` goes to a local buffer and is written to ``R_out`` once.
     """
     d, n = BT.shape
     K = alphas.shape[0]
@@ -610,6 +793,9 @@ def _lars_columns(A, BT, XsT, Ks, Kt, dk, lam, alphas, max_steps, piv_eps, tol_k
         complete_out[j] = complete
         g = np.empty(n)
         res = np.empty(ns)
+        rk = np.empty(nt)
+        idx = np.empty(n, dtype=np.int64)
+        val = np.empty(n)
         for k in range(K):
             p = Pk[k]
             al = alphas[k]
@@ -620,21 +806,22 @@ def _lars_columns(A, BT, XsT, Ks, Kt, dk, lam, alphas, max_steps, piv_eps, tol_k
                 viol = _violation(g, p, al)
                 polished_out[k, j] = True
             kkt_out[k, j] = viol / al if al > 0.0 else 2.0 * viol
-            # eq. (7): ||x_j - Ks^T p||^2 + lam (dk^T p)^2 + mu ||p||_1
+            # eq. (7): ||x_j - Ks^T p||^2 + lam (dk^T p)^2 + mu ||p||_1, over the support of p
+            m = _support(p, idx, val)
+            l1, dp = 0.0, 0.0
+            for q in range(m):
+                l1 += abs(val[q])
+                dp += dk[idx[q]] * val[q]
             for i in range(ns):
                 res[i] = XsT[j, i]
-            l1, dp = 0.0, 0.0
-            for q in range(n):
-                pq = p[q]
-                if pq != 0.0:
-                    l1 += abs(pq)
-                    dp += dk[q] * pq
-                    row = Ks[q]
-                    for i in range(ns):
-                        res[i] -= row[i] * pq
-                    rowt = Kt[q]
-                    for i in range(nt):
-                        R_out[k, i, j] += rowt[i] * pq
+            for i in range(nt):
+                rk[i] = 0.0
+            _add_rows(Kt, idx, val, m, rk)               # Kt^T p, in a local buffer
+            for q in range(m):
+                val[q] = -val[q]
+            _add_rows(Ks, idx, val, m, res)              # x_j - Ks^T p
+            for i in range(nt):
+                R_out[k, i, j] = rk[i]
             rr = 0.0
             for i in range(ns):
                 rr += res[i] * res[i]
