@@ -15,6 +15,21 @@ Runs, for the source tree given by ``--before`` and for this checkout's
 Each run writes to a fresh temporary folder (nothing is resumed) and is
 timed by wall clock, including the process start and numba's cache load.
 Prints one line per run and the after/before ratios.
+
+Two more measurements of the protocol's own costs (``docs/cluster.md``)::
+
+    python benchmarks/bench_protocol.py --before /tmp/before/src --overhead [--lams 0.001,0.01,0.1,1,10,100]
+    python benchmarks/bench_protocol.py --before /tmp/before/src --end-phase [--experiments A:B B:A]
+
+``--overhead`` times TGSR's points in ``run_protocol`` (exact solver, the
+given lambdas x n_selected 1..85, inline) and, separately, the solver
+(``solve_batch``): the difference per point is the protocol's overhead
+(validators, metrics, records, the store). ``--end-phase`` writes a
+``results.jsonl`` holding every point of ``-m all --solver exact`` for the
+experiments, with fabricated but self-consistent records (real plan, real
+target labels, random predictions and validator scores), then times
+``cdmer evaluate`` resuming from it with nothing to compute: the report
+alone (results.json, tables, figures), plus the process start and the load.
 """
 
 import argparse
@@ -46,13 +61,112 @@ def run(src, methods, experiment, out):
     return elapsed
 
 
+def _worker(kind, argv):
+    """Run in a process whose PYTHONPATH is one tree's src: ``overhead LAMS`` or ``store OUT EXPS``."""
+    import json
+    import time
+
+    import numpy as np
+
+    from cdmer.cli.evaluate import method_names, parse_params, solver_overrides
+    from cdmer.evaluation.protocol import Experiment, digest, points_for, run_protocol
+    from cdmer.io.featureset import load_features
+
+    sets = {name: load_features(DATA / f) for name, f in FILES.items()}
+    if kind == "overhead":
+        import cdmer.adaptation.tgsr as tgsr_module
+
+        spent, real = [0.0, 0.0], tgsr_module.solve_batch
+
+        def timed(*a, **k):
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = list(real(*a, **k))
+            spent[0] += time.perf_counter() - wall
+            spent[1] += time.process_time() - cpu
+            return iter(out)
+
+        tgsr_module.solve_batch = timed
+        e = Experiment(sets["CASME2"], sets["SMIC_VIS"])
+        with tempfile.TemporaryDirectory() as out:
+            wall, cpu = time.perf_counter(), time.process_time()
+            records = run_protocol([e], ["TGSR"], out, overrides=solver_overrides(["TGSR"], "exact"),
+                                   custom=parse_params([f"TGSR.lam={argv[0]}"]), jobs=1, progress=False)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        n = len(records)
+        print(f"{n} points: outside the solver {1e3 * (wall - spent[0]) / n:.2f} ms/pt wall, "
+              f"{1e3 * (cpu - spent[1]) / n:.2f} ms/pt CPU (solver {spent[0]:.1f} s of {wall:.1f} s)")
+        return
+    from cdmer.da.registry import get_method
+    from cdmer.evaluation import validators as V
+    from cdmer.evaluation.protocol import _record
+
+    out = Path(argv[0])
+    methods = method_names("all")
+    overrides = solver_overrides(methods, "exact")
+    rng = np.random.default_rng(0)
+    with open(out / "results.jsonl", "w") as fh:
+        for pair in argv[1:]:
+            e = Experiment(*(sets[name] for name in pair.split(":")))
+            ds, dt = digest(e.source), digest(e.target)
+            y = np.asarray(e.target.labels).astype(str)
+            classes = np.unique(np.asarray(e.source.labels).astype(str))
+            for m in methods:
+                spec = get_method(m)
+                for params, _ in points_for(spec, e, "full", overrides.get(m)):
+                    pred = y.copy()
+                    flip = rng.random(y.size) < 0.5
+                    pred[flip] = rng.choice(classes, flip.sum())
+                    point = {"params": params, "y_pred": pred.tolist(),
+                             "decision": {"classes": classes.tolist(), "mean": rng.random(classes.size).tolist(),
+                                          "margin_mean": float(rng.random())},
+                             "validators": {k: float(rng.random()) for k in V.CHEAP}, "validator_errors": {},
+                             "info": {"time_s": float(rng.random())}, "error": None, "warnings": []}
+                    fh.write(json.dumps(_record(e, spec, ds, dt, point)) + "\n")
+
+
+def _end_phase(trees, experiments):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "store"
+        store.mkdir()
+        subprocess.run([sys.executable, __file__, "--_worker", "store", str(store), *experiments], check=True,
+                       env=dict(env, PYTHONPATH=str(trees["before"])))
+        for name, src in trees.items():
+            out = Path(tmp) / name
+            out.mkdir()
+            (out / "results.jsonl").write_bytes((store / "results.jsonl").read_bytes())
+            files = sorted({DATA / FILES[n] for pair in experiments for n in pair.split(":")})
+            cmd = [sys.executable, "-m", "cdmer.cli.main", "evaluate", *map(str, files), "-e", *experiments,
+                   "-m", "all", "--solver", "exact", "-j", "1", "-o", str(out), "--quiet"]
+            start = time.perf_counter()
+            subprocess.run(cmd, env=dict(env, PYTHONPATH=str(src)), check=True, capture_output=True)
+            print(f"end phase {name:6s} {time.perf_counter() - start:7.1f} s", flush=True)
+
+
 def main():
+    if sys.argv[1:2] == ["--_worker"]:
+        return _worker(sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, type=Path, help="src folder of the old tree")
     parser.add_argument("--experiment", default="CASME2:SMIC_VIS")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--overhead", action="store_true", help="TGSR's per-point overhead outside the solver")
+    parser.add_argument("--lams", default="0.001,0.01,0.1,1,10,100", help="TGSR lambdas of --overhead")
+    parser.add_argument("--end-phase", action="store_true", help="the report of a fabricated complete store")
+    parser.add_argument("--experiments", nargs="+", default=["CASME2:SMIC_VIS", "SMIC_VIS:CASME2"],
+                        help="experiments of --end-phase")
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": ROOT / "src"}
+    if args.overhead or args.end_phase:
+        for _ in range(args.repeat):
+            if args.overhead:
+                for name, src in trees.items():
+                    print(f"overhead {name:6s} ", end="", flush=True)
+                    subprocess.run([sys.executable, __file__, "--_worker", "overhead", args.lams], check=True,
+                                   env=dict(os.environ, PYTHONPATH=str(src)))
+            if args.end_phase:
+                _end_phase(trees, args.experiments)
+        return
     times = {}
     for _ in range(args.repeat):
         for job, methods in JOBS.items():

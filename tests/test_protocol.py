@@ -440,3 +440,33 @@ def test_a_task_lost_outside_the_method_is_recorded_and_retried_on_resume(fake_r
     second = run_protocol([exp], ["Crashing", "Plain"], tmp_path, progress=False, validators=[])
     assert [name for name, _ in CALLS] == ["Crashing"]  # only the lost point is computed again
     assert all(r["war"] is not None and "transient" not in r for r in second)
+
+
+def test_add_many_writes_the_lines_add_writes(tmp_path):
+    records = [json.loads(_line(i)) for i in range(3)]
+    one, many = ResultStore(tmp_path / "one.jsonl"), ResultStore(tmp_path / "many.jsonl")
+    for r in records:
+        one.add(r)
+    many.add_many(records)
+    many.add_many([])
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "many.jsonl").read_bytes()
+    assert ResultStore(tmp_path / "many.jsonl").records == records
+
+
+def test_a_pair_cache_kept_across_tasks_gives_the_scores_of_a_fresh_one():
+    from cdmer.da.registry import get_method
+
+    src, tgt = _toy(0), _toy(1, shift=0.5)
+    spec = get_method("uLSIF")
+    points = [dict(p) for p in spec.grid[:3]]
+    fresh = protocol.evaluate_task(src.X, src.labels, tgt.X, spec, points)
+    protocol._PAIR_CACHES.clear()
+    kept = [protocol.evaluate_task(src.X, src.labels, tgt.X, spec, [p], cache_key=("s", "t"))[0] for p in points]
+    again = protocol.evaluate_task(src.X, src.labels, tgt.X, spec, points, cache_key=("s", "t"))
+    assert ("s", "t") in protocol._PAIR_CACHES
+    for a, b, c in zip(fresh, kept, again):
+        assert a["validators"] == b["validators"] == c["validators"] and a["y_pred"] == b["y_pred"] == c["y_pred"]
+    for i in range(protocol.PAIR_CACHE_SIZE + 1):          # bounded: the least recently used pair goes
+        protocol._pair_cache(("other", i))
+    assert len(protocol._PAIR_CACHES) == protocol.PAIR_CACHE_SIZE and ("s", "t") not in protocol._PAIR_CACHES
+    protocol._PAIR_CACHES.clear()

@@ -144,3 +144,41 @@ def test_seeds_are_collected_from_every_method_default():
     assert reports.seeds(defaults) == {"KLIEP": {"random_state": 0}}
     assert reports.seeds({"SA": {"subspacealignmentadapter__random_state": 0, "x": 1}}) == {
         "SA": {"subspacealignmentadapter__random_state": 0}}
+
+
+def test_results_json_is_streamed_with_the_bytes_of_json_dumps(tmp_path):
+    from cdmer.io.atomic import json_default
+
+    odd = {"points": _records() + [{"x": [1, "a", None, True], "nested": {"k": [[1, 2], [3]], "e": {}, "l": []}}],
+           "floats": [0.1, 1e-300, float("nan"), float("inf"), -float("inf"), 2.0], "text": "é\u2028\"q\"",
+           "keys": {3: "int", 2.5: "float", True: "bool", None: "null"}, "empty": [], "tuple": ("t", "u"),
+           "numpy": [np.float64(0.25), np.int64(3), np.arange(3), np.float32(0.5), np.str_("s")], "last": {}}
+    for obj in (odd, {}, [], [1, "a"], "s", {"points": []}):
+        reports.write_json_streamed(tmp_path / "r.json", obj)
+        assert (tmp_path / "r.json").read_text(encoding="utf-8") == json.dumps(obj, indent=2,
+                                                                               default=json_default) + "\n"
+
+
+def test_the_report_shares_one_index_and_its_parts_equal_those_built_alone():
+    from cdmer.evaluation.protocol import RecordIndex, missing_reason, select
+
+    records = _records()
+    index = RecordIndex(records)
+    for rule in ("oracle", "paper", "fixed", "label-free"):
+        assert index.select(rule, validator="v") == select(records, rule, validator="v")
+        assert index.select(rule, validator="v") is index.select(rule, validator="v")
+        for m in ("TSRG", "SVM", "DRLS", "absent"):
+            assert index.missing_reason(EXP, m, rule, "v") == missing_reason(records, EXP, m, rule, "v")
+    assert markdown_tables(records, validator="v", index=index) == markdown_tables(records, validator="v")
+    assert csv_table(records, validator="v", index=index) == csv_table(records, validator="v")
+    assert reports._layout(index) == reports.table_layout(records)
+
+
+def test_figures_drawn_by_two_processes_are_those_drawn_by_one(tmp_path):
+    records = [r for r in _records() if r["method"] != "DRLS"]
+    reports.write_figures(records, tmp_path / "one", validator="v")
+    reports.write_figures(records, tmp_path / "two", validator="v", jobs=2)
+    one = sorted(p.name for p in (tmp_path / "one").glob("*.png"))
+    assert one and one == sorted(p.name for p in (tmp_path / "two").glob("*.png"))
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

@@ -367,3 +367,19 @@ def test_default_validator_on_the_real_features(real_features):
     view = PointView(s.X, s.labels, t.X, svm.predict(Kt), svm.decision_function(Kt))
     scores, errors = score_point(view)
     assert not errors and all(np.isfinite(v) for v in scores.values())
+
+
+def test_class_balance_counts_and_the_shared_probabilities_give_the_former_scores():
+    rng = np.random.default_rng(3)
+    y = rng.choice(np.array(["negative", "positive", "surprise"]), 40)
+    view = PointView(np.zeros((6, 2)), np.array(["negative", "positive", "surprise"] * 2), np.zeros((40, 2)), y,
+                     rng.normal(size=(40, 3)), classes=np.array(["negative", "positive", "surprise", "other"]))
+    counts = np.array([np.sum(y == c) for c in view.class_list], dtype=np.float64)   # the former counting
+    p = counts / counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        former = float(-np.sum(np.where(p > 0, p * np.log(p), 0.0)) / np.log(4))
+    assert VALIDATORS["class_balance"](view) == former
+    P = decision_proba(view)
+    assert P is decision_proba(view) and not P.flags.writeable
+    fresh = PointView(view.Xs, view.ys, view.Xt, y, view.decision_t, classes=view.classes)
+    assert np.array_equal(P, decision_proba(fresh))

@@ -151,7 +151,7 @@ def check_output_folder(out):
 
 def run(args):
     from cdmer.evaluation import validators as V
-    from cdmer.evaluation.protocol import Experiment, digest, experiment_pairs, run_protocol
+    from cdmer.evaluation.protocol import Experiment, RecordIndex, digest, experiment_pairs, run_protocol
     from cdmer.evaluation.reports import method_defaults, write_report
     from cdmer.io.featureset import load_features
 
@@ -202,9 +202,10 @@ def run(args):
         "scheduler": args.scheduler,
         "parameters": method_defaults(methods),
     }
+    index = RecordIndex(records)  # one grouping and one selection per rule for the report and the summary
     write_report(records, args.out, config=config, oracle_metric=args.oracle_metric, validator=validator,
-                 plots=not args.no_plots)
-    print(summary(records, args.oracle_metric, validator=validator))
+                 plots=not args.no_plots, index=index, jobs=args.jobs)
+    print(summary(records, args.oracle_metric, validator=validator, index=index))
     print(f"results in {args.out}/ (tables.md, tables.csv, results.json, figures)")
     return 0
 
@@ -229,19 +230,23 @@ def command_line(args):
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def summary(records, oracle_metric="uar", *, validator=None, rules=("oracle", "fixed", "label-free")):
-    """A compact WAR / UAR / M-F1 table on screen per rule; failures get a numbered footnote."""
-    from cdmer.evaluation.protocol import missing_reason, select
-    from cdmer.evaluation.reports import table_layout
+def summary(records, oracle_metric="uar", *, validator=None, rules=("oracle", "fixed", "label-free"), index=None):
+    """A compact WAR / UAR / M-F1 table on screen per rule; failures get a numbered footnote.
 
-    experiments, methods, _ = table_layout(records)
+    ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` (its selections are reused).
+    """
+    from cdmer.evaluation.protocol import RecordIndex
+    from cdmer.evaluation.reports import _layout
+
+    index = RecordIndex(records) if index is None else index
+    experiments, methods, _ = _layout(index)
     notes = []
     lines = []
     width = max([len(e) for e in experiments] + [10])
     for rule in rules:
         if rule == "label-free" and not validator:
             continue
-        chosen = select(records, rule, oracle_metric=oracle_metric, validator=validator)
+        chosen = index.select(rule, oracle_metric=oracle_metric, validator=validator)
         title = f"label-free selection (validator {validator})" if rule == "label-free" else f"{rule} selection"
         lines.append(f"{title}: WAR / UAR / M-F1 (%)")
         lines.append(" " * width + "".join(f"{m:>20}" for m in methods))
@@ -250,7 +255,7 @@ def summary(records, oracle_metric="uar", *, validator=None, rules=("oracle", "f
             for m in methods:
                 r = chosen.get((e, m))
                 if r is None:
-                    status, reason = missing_reason(records, e, m, rule, validator)
+                    status, reason = index.missing_reason(e, m, rule, validator)
                     text = f"{m}, {e}: {reason}"
                     if reason and text not in notes:
                         notes.append(text)

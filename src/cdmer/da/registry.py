@@ -515,7 +515,8 @@ def _lambda_path(method, estimator, path, axis, outputs):
         from cdmer.adaptation.base import check_domains, validate_params
 
         Xs, ys, Xt = check_domains(Xs, ys, Xt, method)
-        defaults = {k: v for k, v in estimator().get_params().items() if k == "solver"}  # the estimator's, not the path's
+        # the estimator's default solver, not the path's
+        defaults = {k: v for k, v in estimator().get_params().items() if k == "solver"}
         for p in points:
             try:
                 validate_params(estimator(**{**common, **p}))

@@ -33,11 +33,11 @@ one point per task, so points come back as each one finishes). Feature
 matrices are scattered once to the executor; a task carries handles and
 parameters, runs :func:`cdmer.da.registry.evaluate_points` and the
 validators in the worker, and never receives the target labels. The client
-scores each point against the target labels and appends it to
-``results.jsonl`` as it arrives (one complete JSON line, flushed and synced),
-so an interrupted run resumes without recomputing: points already on disk
-for the same inputs (digests of the feature sets), method and parameters are
-skipped. The records returned, and everything built from them, are in plan
+scores each point against the target labels and appends a task's points to
+``results.jsonl`` as they arrive (complete JSON lines, one write, flushed and
+synced once per task), so an interrupted run resumes without recomputing:
+points already on disk for the same inputs (digests of the feature sets),
+method and parameters are skipped. The records returned, and everything built from them, are in plan
 order, never in completion order: results do not depend on ``--jobs`` or on
 the cluster.
 """
@@ -199,8 +199,9 @@ def points_for(spec, experiment, grid="full", overrides=None, custom=None):
     values, applied in order) replaces one axis of the grid at a time and
     keeps the others (:func:`replace_axis`); a parameter the grid does not
     have becomes a new axis of the grid, and the fixed setting and the
-    paper's optimum take its first value (so that each stays one point). The fixed setting and the paper's optimum (when the
-    experiment is one of the paper's) are always added. ``overrides`` (a
+    paper's optimum take its first value (so that each stays one point).
+    The fixed setting and the paper's optimum (when the experiment is one of
+    the paper's) are always added. ``overrides`` (a
     dict) is merged into every point, e.g. ``{"solver": "exact"}``.
 
     Returns a list of ``(params, origin)`` in plan order, without duplicates;
@@ -312,12 +313,27 @@ class ResultStore:
                 and not self.get(key).get("transient"))
 
     def add(self, record):
+        self.add_many([record])
+
+    def add_many(self, records):
+        """Append ``records`` (one JSON line each) with one write and one ``fsync``.
+
+        The protocol adds a task's points together: they arrive together, so
+        syncing each line on its own (half a millisecond per point, 143,478
+        points in the whole table) buys no durability. A crash mid-write
+        leaves a cut last line, which :meth:`_load` removes; the points not
+        on disk are computed again by the next run.
+        """
+        if not records:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(record) + "\n" for record in records)
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        self._remember(record)
+        for record in records:
+            self._remember(record)
 
 
 # ------------------------------------------------------------------ running
@@ -360,9 +376,10 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
         ds, dt = digest(e.source), digest(e.target)
         for spec in specs:
             points = points_for(spec, e, grid, (overrides or {}).get(spec.name), (custom or {}).get(spec.name))
+            points = [(p, origin, params_key(p)) for p, origin in points]  # each key computed once
             item = len(plan)
             plan.append((e, spec, ds, dt, points))
-            todo = [p for p, _ in points if not store.done((ds, dt, spec.name, params_key(p)))]
+            todo = [p for p, _, key in points if not store.done((ds, dt, spec.name, key))]
             tasks += [(item, group) for group in task_groups(spec, todo)]
     total = sum(len(p[4]) for p in plan)
     remaining = sum(len(g) for _, g in tasks)
@@ -375,8 +392,8 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
             bar.close()
     current = []
     for e, spec, ds, dt, points in plan:
-        for p, origin in points:
-            current.append(dict(store.get((ds, dt, spec.name, params_key(p))), origin=origin))
+        for _, origin, key in points:
+            current.append(dict(store.get((ds, dt, spec.name, key)), origin=origin))
     return current
 
 
@@ -396,7 +413,7 @@ def _run_tasks(plan, tasks, store, *, jobs, scheduler, validators, bar):
             e, spec = plan[item][0], plan[item][1]
             # the target's labels never travel: only its features
             args.append((handle(e.source.X), handle(e.source.labels), handle(e.target.X), spec, points,
-                         validators))
+                         validators, (plan[item][2], plan[item][3])))
         for index, result in ex.imap_unordered(evaluate_task, args):
             e, spec, ds, dt, _ = plan[tasks[index][0]]
             asked = tasks[index][1]
@@ -407,19 +424,51 @@ def _run_tasks(plan, tasks, store, *, jobs, scheduler, validators, bar):
                 result = [{"params": p, "y_pred": None, "error": reason, "transient": True} for p in asked]
             if len(result) != len(asked):
                 raise RuntimeError(f"{spec.name}: {len(result)} results for {len(asked)} points")
+            records = []
             for params, point in zip(asked, result):
                 point["params"] = params  # the plan's parameters key the store (evaluate_points keeps their order)
                 for message in point.get("warnings") or ():
                     warnings.warn(message, stacklevel=2)
-                store.add(_record(e, spec, ds, dt, point))
-                bar.update(1)
+                records.append(_record(e, spec, ds, dt, point))
+            store.add_many(records)  # the task's points together: one write, one fsync
+            bar.update(len(records))
 
 
-def evaluate_task(Xs, ys, Xt, spec, points, validators=None):
+#: Point-independent validator quantities per (source, target) pair, kept by a worker process across tasks:
+#: pair key -> cache dict (see :func:`evaluate_task`); the least recently used pair is dropped beyond
+#: ``PAIR_CACHE_SIZE``.
+_PAIR_CACHES = {}
+PAIR_CACHE_SIZE = 4
+
+
+def _pair_cache(key):
+    """The validators' cache of the (source, target) pair ``key`` (a fresh dict when ``key`` is None)."""
+    if key is None:
+        return {}
+    cache = _PAIR_CACHES.pop(key, None)
+    if cache is None:
+        cache = {}
+        while len(_PAIR_CACHES) >= PAIR_CACHE_SIZE:
+            _PAIR_CACHES.pop(next(iter(_PAIR_CACHES)))
+    _PAIR_CACHES[key] = cache  # most recently used last
+    return cache
+
+
+def evaluate_task(Xs, ys, Xt, spec, points, validators=None, cache_key=None):
     """A worker's task: evaluate some points of one method on one experiment, without target labels.
 
     Runs :func:`cdmer.da.registry.evaluate_points`, then the label-free
     validators on each point's :class:`~cdmer.evaluation.validators.PointView`.
+    ``cache_key`` (the protocol passes the pair's content digests) names the
+    (source, target) pair: the validators' point-independent quantities (the
+    input Gram matrices, the reverse classifier's score per target
+    labelling, ...) are then kept by the worker across tasks of that pair,
+    instead of being recomputed per task. TGSR's 271 tasks per experiment
+    label the target alike at many points of different lambdas, so most
+    reverse-validation SVM fits are shared; the values are those a fresh
+    computation gives (the same function of the same arrays). Without
+    ``cache_key`` each task has its own cache.
+
     Returns a list with one dict per point: ``params``, ``y_pred`` (list or
     None), ``decision`` (a summary: per-class mean and mean top-two margin),
     ``validators`` (name -> score, None where it failed), ``validator_errors``
@@ -431,7 +480,7 @@ def evaluate_task(Xs, ys, Xt, spec, points, validators=None):
     from cdmer.da.registry import evaluate_points
     from cdmer.evaluation.validators import PointView, score_point
 
-    cache = {}  # point-independent quantities of this (source, target) pair, shared by the validators
+    cache = _pair_cache(cache_key)  # point-independent quantities of this (source, target) pair
     out = []
     with warnings.catch_warnings(record=True) as caught:  # a worker's warnings travel back with its points
         warnings.simplefilter("always")
@@ -530,11 +579,51 @@ def _jsonable(value):
 
 
 # ------------------------------------------------------------------ selection
-def select(records, rule, *, oracle_metric="uar", validator=None):
+def group_records(records):
+    """``{(experiment, method): [records]}``, groups and their records in plan order."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["experiment"], r["method"]), []).append(r)
+    return groups
+
+
+class RecordIndex:
+    """The records of a run grouped by (experiment, method), with each selection computed once.
+
+    The reports ask for the same selections and per-cell lookups many times
+    (tables, CSV, figures, the summary on screen); with 143,478 records
+    (the whole table) scanning them all per question cost minutes. Results
+    are those of :func:`select` and :func:`missing_reason` on ``records``.
+    The records must not change while the index is used.
+    """
+
+    def __init__(self, records):
+        self.records = records
+        self.groups = group_records(records)
+        self._chosen = {}
+
+    def select(self, rule, *, oracle_metric="uar", validator=None):
+        key = (rule, oracle_metric, validator)
+        if key not in self._chosen:
+            self._chosen[key] = select(self.records, rule, oracle_metric=oracle_metric, validator=validator,
+                                       groups=self.groups)
+        return self._chosen[key]
+
+    def missing_reason(self, experiment, method, rule, validator=None):
+        return missing_reason(self.records, experiment, method, rule, validator,
+                              mine=self.groups.get((experiment, method), []))
+
+    def group(self, experiment, method):
+        """The records of one (experiment, method), in plan order (empty when there are none)."""
+        return self.groups.get((experiment, method), [])
+
+
+def select(records, rule, *, oracle_metric="uar", validator=None, groups=None):
     """Pick one record per (experiment, method) by a selection rule.
 
     Returns ``{(experiment, method): record}``. Records must be in plan order
-    (as :func:`run_protocol` returns them): ties go to the first.
+    (as :func:`run_protocol` returns them): ties go to the first. ``groups``:
+    :func:`group_records` of ``records`` when the caller has it already.
 
     - ``oracle``: the best point on the target labels (``oracle_metric``,
       then the other metric).
@@ -553,9 +642,7 @@ def select(records, rule, *, oracle_metric="uar", validator=None):
         raise InputError(f"unknown selection rule {rule!r} (expected one of {', '.join(RULES)})")
     if rule == "label-free" and not validator:
         raise InputError("the label-free rule needs a validator", field="validator")
-    groups = {}
-    for r in records:
-        groups.setdefault((r["experiment"], r["method"]), []).append(r)
+    groups = group_records(records) if groups is None else groups
     chosen = {}
     for (exp, name), rs in groups.items():
         ok = [r for r in rs if r["war"] is not None]
@@ -590,9 +677,13 @@ def validator_score(record, name):
     return (record.get("validators") or {}).get(name)
 
 
-def missing_reason(records, experiment, method, rule, validator=None):
-    """Why a (experiment, method) cell has no selection: ``("failed", reason)`` or ``("n/a", reason)``."""
-    mine = [r for r in records if r["experiment"] == experiment and r["method"] == method]
+def missing_reason(records, experiment, method, rule, validator=None, mine=None):
+    """Why a (experiment, method) cell has no selection: ``("failed", reason)`` or ``("n/a", reason)``.
+
+    ``mine``: the records of that cell, when the caller has them (:class:`RecordIndex`).
+    """
+    if mine is None:
+        mine = [r for r in records if r["experiment"] == experiment and r["method"] == method]
     if mine and all(r["war"] is None for r in mine):
         reasons = sorted({r.get("error") or (r.get("info") or {}).get("error") or "unknown" for r in mine})
         return "failed", "; ".join(reasons)

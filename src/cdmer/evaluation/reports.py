@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 
 from cdmer.evaluation import benchmark, paper
-from cdmer.evaluation.protocol import ORACLE_RULES, RULES, missing_reason, select, validator_score
+from cdmer.evaluation.protocol import ORACLE_RULES, RULES, RecordIndex, missing_reason, validator_score
 from cdmer.io import atomic
 from cdmer.io.provenance import versions
 
@@ -60,6 +61,12 @@ def table_layout(records):
     return sorted(experiments, key=rank), ordered(methods, METHOD_ORDER), info
 
 
+def _layout(index):
+    """:func:`table_layout` of an index's records, from one record per (experiment, method): the same
+    rows, columns and experiment facts (they are constant within a group) without a pass over all records."""
+    return table_layout([rs[0] for rs in index.groups.values()])
+
+
 class Footnotes:
     """Numbered Markdown footnotes, one per distinct text."""
 
@@ -81,15 +88,19 @@ def _rule_title(rule, validator):
     return rule + (" (chosen on the target labels)" if rule in ORACLE_RULES else "")
 
 
-def markdown_tables(records, *, oracle_metric="uar", validator=None, title_suffix=""):
-    """The Markdown report: every rule x metric table, the chosen parameters, failures as footnotes."""
-    experiments, methods, info = table_layout(records)
+def markdown_tables(records, *, oracle_metric="uar", validator=None, title_suffix="", index=None):
+    """The Markdown report: every rule x metric table, the chosen parameters, failures as footnotes.
+
+    ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` to share selections.
+    """
+    index = RecordIndex(records) if index is None else index
+    experiments, methods, info = _layout(index)
     notes = Footnotes()
     out = io.StringIO()
     for rule in RULES:
         if rule == "label-free" and not validator:
             continue
-        chosen = select(records, rule, oracle_metric=oracle_metric, validator=validator)
+        chosen = index.select(rule, oracle_metric=oracle_metric, validator=validator)
         for key, label in METRICS:
             out.write(f"### {label} (%), selection: {_rule_title(rule, validator)}{title_suffix}\n\n")
             out.write("| # | Source Database | Target Database | " + " | ".join(methods) + " |\n")
@@ -101,7 +112,7 @@ def markdown_tables(records, *, oracle_metric="uar", validator=None, title_suffi
                 for m in methods:
                     r = chosen.get((e, m))
                     if r is None:
-                        status, reason = missing_reason(records, e, m, rule, validator)
+                        status, reason = index.missing_reason(e, m, rule, validator)
                         cells.append(status + (notes.mark(f"{m}, {e}: {reason}") if reason else ""))
                     else:
                         cells.append(f"{100 * r[key]:.2f}")
@@ -161,31 +172,33 @@ CSV_COLUMNS = ("rule", "validator", "paper_experiment", "benchmark_task", "sourc
                "war", "uar", "mf1", "params", "note", "synthetic")
 
 
-def csv_table(records, *, oracle_metric="uar", validator=None, synthetic=False):
+def csv_table(records, *, oracle_metric="uar", validator=None, synthetic=False, index=None):
     """One CSV row per (rule, experiment, method): WAR, UAR, M-F1 (%), parameters.
 
     ``status`` is ``ok``, ``failed`` (every point failed; ``note`` gives the
     reason) or ``n/a``; ``validator`` names the label-free rule's validator;
     ``synthetic`` is ``true`` on every row of a run on synthetic data.
+    ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` to share selections.
     """
-    experiments, methods, info = table_layout(records)
+    index = RecordIndex(records) if index is None else index
+    experiments, methods, info = _layout(index)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for rule in RULES:
         if rule == "label-free" and not validator:
             continue
-        chosen = select(records, rule, oracle_metric=oracle_metric, validator=validator)
+        chosen = index.select(rule, oracle_metric=oracle_metric, validator=validator)
         for e in experiments:
             src, tgt, number = info[e]
             for m in methods:
-                if not any(r["experiment"] == e and r["method"] == m for r in records):
+                if not index.group(e, m):
                     continue
                 r = chosen.get((e, m))
                 head = [rule, validator if rule == "label-free" else "", number or "",
                         benchmark.task_name(src, tgt) or "", src, tgt, m]
                 if r is None:
-                    status, reason = missing_reason(records, e, m, rule, validator)
+                    status, reason = index.missing_reason(e, m, rule, validator)
                     w.writerow(head + [status, "", "", "", "", reason, str(bool(synthetic)).lower()])
                 else:
                     w.writerow(head + ["ok"] + [f"{100 * r[k]:.2f}" for k, _ in METRICS]
@@ -231,32 +244,40 @@ def seeds(defaults):
             for m, params in defaults.items() if any(is_seed(k) for k in params)}
 
 
-def write_report(records, out_dir, *, config, oracle_metric="uar", validator=None, plots=True):
-    """Write results.json, tables.md, tables.csv and the figures (confusion matrices, grid heat maps)."""
+def write_report(records, out_dir, *, config, oracle_metric="uar", validator=None, plots=True, index=None,
+                 jobs=1):
+    """Write results.json, tables.md, tables.csv and the figures (confusion matrices, grid heat maps).
+
+    ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` (built here when not
+    given), so that every part of the report shares one grouping and one selection per rule.
+    results.json is streamed by :func:`write_json_streamed` (the same bytes as ``json.dumps(..., indent=2)``).
+    ``jobs``: processes drawing the figures (:func:`write_figures`).
+    """
     from cdmer.evaluation import validators as V
 
     out_dir = Path(out_dir)
+    index = RecordIndex(records) if index is None else index
     synthetic = bool(config.get("synthetic"))
     mark = " [SYNTHETIC DATA]" if synthetic else ""
     selections = {}
     for rule in RULES:
         if rule == "label-free" and not validator:
             continue
-        chosen = select(records, rule, oracle_metric=oracle_metric, validator=validator)
+        chosen = index.select(rule, oracle_metric=oracle_metric, validator=validator)
         selections[rule] = [{"experiment": e, "method": m, "params": r["params"], "war": r["war"], "uar": r["uar"],
                              "mf1": r["mf1"], "origin": r.get("origin"),
                              **({"validator": validator, "score": validator_score(r, validator)}
                                 if rule == "label-free" else {})}
                             for (e, m), r in chosen.items()]
-    experiments, methods, _ = table_layout(records)
+    experiments, methods, _ = _layout(index)
     failed = {}
     for e in experiments:
         for m in methods:
-            status, reason = missing_reason(records, e, m, "oracle")
+            status, reason = index.missing_reason(e, m, "oracle")
             if status == "failed":
                 failed.setdefault(m, {})[e] = reason
     defaults = method_defaults(methods)
-    atomic.write_json(out_dir / "results.json", {
+    write_json_streamed(out_dir / "results.json", {
         "config": config,
         "synthetic": synthetic,
         "versions": versions(),
@@ -282,38 +303,195 @@ def write_report(records, out_dir, *, config, oracle_metric="uar", validator=Non
     if config.get("note"):
         header += config["note"] + "\n\n"
     atomic.write_text(out_dir / "tables.md", header + markdown_tables(
-        records, oracle_metric=oracle_metric, validator=validator, title_suffix=mark))
+        records, oracle_metric=oracle_metric, validator=validator, title_suffix=mark, index=index))
     atomic.write_text(out_dir / "tables.csv", csv_table(records, oracle_metric=oracle_metric, validator=validator,
-                                                        synthetic=synthetic))
+                                                        synthetic=synthetic, index=index))
     if plots:
-        write_figures(records, out_dir, oracle_metric=oracle_metric, validator=validator, mark=mark)
+        write_figures(records, out_dir, oracle_metric=oracle_metric, validator=validator, mark=mark, index=index,
+                      jobs=jobs)
 
 
-def write_figures(records, out_dir, *, oracle_metric="uar", validator=None, mark=""):
-    """confusion_<exp>_<rule>.png per rule and grid_<method>_<exp>.png per method with a grid."""
-    from cdmer.evaluation.plots import grid_axes, plot_confusions, plot_grid
+#: The record fields the figures read (what a figure drawn in another process is sent).
+FIGURE_FIELDS = ("params", "war", "uar", "mf1", "classes", "confusion")
+
+
+def write_figures(records, out_dir, *, oracle_metric="uar", validator=None, mark="", index=None, jobs=1):
+    """confusion_<exp>_<rule>.png per rule and grid_<method>_<exp>.png per method with a grid.
+
+    With ``jobs`` other than 1 the figures are drawn by that many local
+    processes (:func:`cdmer.parallel.get_executor`), each sent only the
+    fields of :data:`FIGURE_FIELDS`: drawing is most of a report's time (the
+    whole table has about 90 figures, a second or more each), and the
+    figures are independent. The files are those of ``jobs=1``.
+    """
+    from cdmer.evaluation.plots import grid_axes
 
     out_dir = Path(out_dir)
-    experiments, methods, _ = table_layout(records)
+    index = RecordIndex(records) if index is None else index
+    experiments, methods, _ = _layout(index)
     rules = [r for r in ("oracle", "fixed", "label-free") if r != "label-free" or validator]
-    chosen = {rule: select(records, rule, oracle_metric=oracle_metric, validator=validator) for rule in rules}
+    chosen = {rule: index.select(rule, oracle_metric=oracle_metric, validator=validator) for rule in rules}
+    figures = []  # (kind, records, path, options), drawn below
     for rule in rules:
         for e in experiments:
             picked = [(m, chosen[rule][(e, m)]) for m in methods if (e, m) in chosen[rule]]
             if picked:
-                plot_confusions(picked, out_dir / f"confusion_{_slug(e)}_{_slug(rule)}.png",
-                                title=f"{e}, {rule} selection"
-                                      + (f" (validator {validator})" if rule == "label-free" else "")
-                                      + (" (on the target labels)" if rule in ORACLE_RULES else "") + mark)
+                figures.append(("confusions", picked, out_dir / f"confusion_{_slug(e)}_{_slug(rule)}.png",
+                                {"title": f"{e}, {rule} selection"
+                                          + (f" (validator {validator})" if rule == "label-free" else "")
+                                          + (" (on the target labels)" if rule in ORACLE_RULES else "") + mark}))
     for e in experiments:
         for m in methods:
-            rs = [r for r in records if r["experiment"] == e and r["method"] == m]
-            if grid_axes(rs) is None:
+            rs = index.group(e, m)
+            if not rs or grid_axes(rs) is None:
                 continue
             marks = {rule: chosen[rule].get((e, m)) for rule in rules}
-            plot_grid(rs, out_dir / f"grid_{_slug(m)}_{_slug(e)}.png", marks=marks,
-                      title=f"{m} grid, {e}{mark}", validator=validator)
+            figures.append(("grid", rs, out_dir / f"grid_{_slug(m)}_{_slug(e)}.png",
+                            {"marks": marks, "title": f"{m} grid, {e}{mark}", "validator": validator}))
+    if jobs == 1 or len(figures) < 2:
+        for figure in figures:
+            _draw_figure(*figure)
+        return
+    from cdmer.parallel import get_executor
+
+    with get_executor(jobs) as ex:
+        for _, result in ex.imap_unordered(_draw_figure, [_slim_figure(*f) for f in figures]):
+            if isinstance(result, BaseException):
+                raise result
+
+
+def _slim(record):
+    return None if record is None else {k: record[k] for k in FIGURE_FIELDS if k in record}
+
+
+def _slim_figure(kind, items, path, options):
+    """A figure's arguments with only the fields it reads (to send it to another process)."""
+    if kind == "confusions":
+        return kind, [(m, _slim(r)) for m, r in items], path, options
+    return kind, [_slim(r) for r in items], path, {**options, "marks": {k: _slim(r) for k, r in
+                                                                        options["marks"].items()}}
+
+
+def _draw_figure(kind, items, path, options):
+    """Draw one figure of :func:`write_figures` (``kind`` "confusions" or "grid")."""
+    from cdmer.evaluation.plots import plot_confusions, plot_grid
+
+    if kind == "confusions":
+        plot_confusions(items, path, **options)
+    else:
+        plot_grid(items, path, **options)
 
 
 def _slug(text):
     return text.replace("->", "_to_").replace(" ", "_").replace("/", "_").replace("-", "_")
+
+
+# ------------------------------------------------------------------ results.json
+def write_json_streamed(path, obj):
+    """Write ``obj`` atomically as ``json.dumps(obj, indent=2, default=atomic.json_default) + "\\n"`` would.
+
+    The same bytes, written piece by piece: each value of the top-level dict
+    is encoded on its own, and a list value (the run's ``points``) item by
+    item, so the whole document (510 MB for the whole table: every point's
+    ``y_pred`` one label per line) is never one string in memory. With
+    ``indent`` set, ``json.dumps`` runs the pure-Python encoder (a generator
+    per nested value, a yield per token); :func:`_json_indented` joins lists
+    of strings with the C string encoder instead, which is most of the
+    bytes. The output equals ``json.dumps``' (tests/test_reports.py).
+    """
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", buffering=1 << 20) as fh:
+        if not isinstance(obj, dict) or not obj:
+            fh.write(_json_indented(obj, 0) + "\n")
+            return
+        first = True
+        for key, value in obj.items():
+            fh.write(("{" if first else ",") + "\n  " + _json_key(key) + ": ")
+            first = False
+            if isinstance(value, (list, tuple)) and value:
+                for i, item in enumerate(value):
+                    fh.write(("[" if i == 0 else ",") + "\n    " + _json_indented(item, 2))
+                fh.write("\n  ]")
+            else:
+                fh.write(_json_indented(value, 1))
+        fh.write("\n}\n")
+
+
+_INFINITY = float("inf")
+
+
+def _json_float(value):
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_key(key):
+    """A dict key as ``json.dumps`` writes it (str, float, bool, None, int; anything else is an error)."""
+    if isinstance(key, str):
+        return _json_str(key)
+    if isinstance(key, float):
+        return _json_str(_json_float(key))
+    if key is True or key is False or key is None:
+        return _json_str({True: "true", False: "false", None: "null"}[key])
+    if isinstance(key, int):
+        return _json_str(int.__repr__(key))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+
+
+def _json_bool(value):
+    return "true" if value else "false"
+
+
+def _json_null(value):
+    return "null"
+
+
+#: encoders of the exact scalar types (a subclass, e.g. NumPy's float64, takes the isinstance path below)
+_JSON_SCALARS = {str: _json_str, int: int.__repr__, float: _json_float, bool: _json_bool, type(None): _json_null}
+
+
+def _json_indented(value, level):
+    """``value`` as ``json.dumps(value, indent=2)`` writes it when nested ``level`` deep (same type tests,
+    in the same order, as the standard library's encoder; unknown types through ``atomic.json_default``).
+
+    Exact scalar types are dispatched by a dict; a list whose items are all of one scalar type (y_pred,
+    a confusion matrix row) is encoded by one ``map`` and one ``join``.
+    """
+    scalar = _JSON_SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = "\n" + "  " * (level + 1)
+        kinds = set(map(type, value))
+        scalar = _JSON_SCALARS.get(kinds.pop()) if len(kinds) == 1 else None
+        if scalar is not None:
+            body = ("," + inner).join(map(scalar, value))
+        else:
+            body = ("," + inner).join([_json_indented(v, level + 1) for v in value])
+        return "[" + inner + body + "\n" + "  " * level + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "\n" + "  " * (level + 1)
+        return ("{" + inner + ("," + inner).join([(_json_str(k) if type(k) is str else _json_key(k)) + ": "
+                                                  + _json_indented(v, level + 1) for k, v in value.items()])
+                + "\n" + "  " * level + "}")
+    if isinstance(value, str):
+        return _json_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    return _json_indented(atomic.json_default(value), level)

@@ -87,6 +87,9 @@ class PointView:
     cache: Any = field(default=None, repr=False)
     #: scores already computed for this point (a validator that combines others reuses them)
     scores: dict = field(default_factory=dict, repr=False)
+    #: intermediate results of this point shared by its validators (the target probabilities of
+    #: :func:`decision_proba`, used by three of them)
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def zs(self):
@@ -113,7 +116,18 @@ def decision_proba(view, temperature=1.0):
 
     Two classes (``decision_t`` of shape (nt,)): logits ``(0, f)``, i.e. the
     sigmoid of ``f`` for ``classes[1]`` (scikit-learn's sign convention).
+    Computed once per view and temperature (kept in ``view.memo``, read-only):
+    prediction_entropy, snd and info_max all start from it.
     """
+    key = ("decision_proba", float(temperature))
+    if key not in view.memo:
+        P = _decision_proba(view, temperature)
+        P.setflags(write=False)
+        view.memo[key] = P
+    return view.memo[key]
+
+
+def _decision_proba(view, temperature):
     if view.decision_t is None:
         raise InputError("this validator needs the point's decision values on the target; got None",
                          field="decision_t")
@@ -186,7 +200,13 @@ class ClassBalance(Validator):
     def score(self, view):
         classes = view.class_list
         y = np.asarray(view.yt_pred)
-        counts = np.array([np.sum(y == c) for c in classes], dtype=np.float64)
+        # counts of each class by one np.unique (a comparison of the whole array per class cost more);
+        # the same integers as sum(y == c), so the same score
+        try:
+            seen = dict(zip(*np.unique(y, return_counts=True))) if y.size else {}
+            counts = np.array([seen.get(c, 0) for c in classes.tolist()], dtype=np.float64)
+        except TypeError:  # labels that do not sort (mixed types): one comparison per class
+            counts = np.array([np.sum(y == c) for c in classes], dtype=np.float64)
         p = counts / counts.sum()
         return float(_entropy_rows(p[None, :])[0] / np.log(len(classes)))
 
@@ -338,7 +358,8 @@ class ReverseValidationInput(ReverseValidation):
 def _reverse_input(view, y):
     """UAR on the source of the SVM trained on ``(Xt, y)``; memoised per labelling in ``view.cache`` (points
     that label the target alike, e.g. neighbours on a grid, share it)."""
-    key = ("reverse_input", y.dtype.str, y.tobytes())
+    # the labelling's digest (not its bytes): the protocol keeps this memo across a pair's tasks
+    key = ("reverse_input", y.dtype.str, y.shape, hashlib.blake2b(y.tobytes(), digest_size=16).digest())
     if view.cache is not None and key in view.cache:
         return view.cache[key]
     Ktt, Kst = _input_grams(view)
