@@ -80,7 +80,8 @@ def main():
               f"{np.max(np.abs(Z_sk)):>9.2f}")
 
     d = 15045
-    extrapolated = "" if last is None else f"; skada extrapolated (d^3 from d={last[0]}): {last[1] * (d / last[0]) ** 3:.0f} s"
+    extrapolated = ("" if last is None
+                    else f"; skada extrapolated (d^3 from d={last[0]}): {last[1] * (d / last[0]) ** 3:.0f} s")
     Xs, Xt = _data(d, args.n, args.n, seed=d)
     t_ours, Z, model = _ours(Xs, Xt, args.reg)
     print(f"{d:>6} {'-':>10} {t_ours:>10.3f}   random data, ranks {model.source_basis_.shape[1]}/"

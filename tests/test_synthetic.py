@@ -132,8 +132,10 @@ def test_motion_is_at_the_facial_action(emotion, moving, still, monkeypatch):
     regions = {
         "brows": change[brow_y - 6:brow_y + 5, int(cx - face.eye_dx - 8):int(cx + face.eye_dx + 8)],
         "glabella": change[brow_y - 6:brow_y + 5, int(cx - 7):int(cx + 7)],
-        "mouth": change[int(face.mouth_y - 6):int(face.mouth_y + 6), int(cx - face.mouth_w - 5):int(cx + face.mouth_w + 5)],
-        "cheeks": change[int(face.nose_y - 4):int(face.nose_y + 2), int(cx - face.eye_dx - 4):int(cx - face.eye_dx + 4)],
+        "mouth": change[int(face.mouth_y - 6):int(face.mouth_y + 6),
+                        int(cx - face.mouth_w - 5):int(cx + face.mouth_w + 5)],
+        "cheeks": change[int(face.nose_y - 4):int(face.nose_y + 2),
+                         int(cx - face.eye_dx - 4):int(cx - face.eye_dx + 4)],
     }
     assert regions[moving].mean() > 3 * regions[still].mean()
     assert regions[moving].max() > 10  # visible at apex (grey levels)

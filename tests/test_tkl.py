@@ -83,7 +83,8 @@ def test_qp_matches_independent_solutions(seed, zeta):
     qmax, bmax = np.abs(Q).max(), np.abs(b).max()
     Qn, bn, s = Q / qmax, b / bmax, bmax / qmax
     eye = np.eye(b.size)
-    cons = [{"type": "ineq", "fun": lambda m, i=i: m[i] - zeta * m[i + 1], "jac": lambda m, i=i: eye[i] - zeta * eye[i + 1]}
+    cons = [{"type": "ineq", "fun": lambda m, i=i: m[i] - zeta * m[i + 1],
+             "jac": lambda m, i=i: eye[i] - zeta * eye[i + 1]}
             for i in range(b.size - 1)]
     res = minimize(lambda m: m @ Qn @ m - 2 * bn @ m, np.zeros(b.size), jac=lambda m: 2 * Qn @ m - 2 * bn,
                    method="SLSQP", bounds=[(0, None)] * b.size, constraints=cons,

@@ -30,7 +30,7 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
     assert "SYNTHETIC DATA" in tables
     for method in ("SVM", "KMM", "KLIEP", "uLSIF", "STM", "TSRG"):
         assert f" {method} |" in tables.splitlines()[tables.splitlines().index(
-            next(l for l in tables.splitlines() if l.startswith("| # |")))]
+            next(line for line in tables.splitlines() if line.startswith("| # |")))]
     data = json.loads((report / "results.json").read_text())
     assert data["config"]["synthetic"] is True and data["config"]["seed"] == 0
     assert {p["experiment"] for p in data["points"]} == {

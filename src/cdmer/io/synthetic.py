@@ -448,7 +448,8 @@ def fold_layers(face):
     forehead = np.zeros_like(xx)
     for k, dy in enumerate((5.0, 9.0, 13.0)):
         centre = brow_y - face.brow_arch - dy + 3 * ((xx - cx) / 22) ** 2
-        forehead = np.maximum(forehead, _soft(np.abs(yy - centre) - 0.35, 0.4) * _soft(np.abs(xx - cx) - 20 + 3 * k, 1.5))
+        line = _soft(np.abs(yy - centre) - 0.35, 0.4) * _soft(np.abs(xx - cx) - 20 + 3 * k, 1.5)
+        forehead = np.maximum(forehead, line)
     out["forehead"] = forehead
     for key, sign in (("R", -1), ("L", 1)):
         ex = cx + sign * face.eye_dx
