@@ -236,10 +236,10 @@ def summary(records, oracle_metric="uar", *, validator=None, rules=("oracle", "f
     ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` (its selections are reused).
     """
     from cdmer.evaluation.protocol import RecordIndex
-    from cdmer.evaluation.reports import _layout
+    from cdmer.evaluation.reports import index_layout
 
     index = RecordIndex(records) if index is None else index
-    experiments, methods, _ = _layout(index)
+    experiments, methods, _ = index_layout(index)
     notes = []
     lines = []
     width = max([len(e) for e in experiments] + [10])

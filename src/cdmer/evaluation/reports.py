@@ -61,7 +61,7 @@ def table_layout(records):
     return sorted(experiments, key=rank), ordered(methods, METHOD_ORDER), info
 
 
-def _layout(index):
+def index_layout(index):
     """:func:`table_layout` of an index's records, from one record per (experiment, method): the same
     rows, columns and experiment facts (they are constant within a group) without a pass over all records."""
     return table_layout([rs[0] for rs in index.groups.values()])
@@ -94,7 +94,7 @@ def markdown_tables(records, *, oracle_metric="uar", validator=None, title_suffi
     ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` to share selections.
     """
     index = RecordIndex(records) if index is None else index
-    experiments, methods, info = _layout(index)
+    experiments, methods, info = index_layout(index)
     notes = Footnotes()
     out = io.StringIO()
     for rule in RULES:
@@ -181,7 +181,7 @@ def csv_table(records, *, oracle_metric="uar", validator=None, synthetic=False, 
     ``index``: a :class:`~cdmer.evaluation.protocol.RecordIndex` of ``records`` to share selections.
     """
     index = RecordIndex(records) if index is None else index
-    experiments, methods, info = _layout(index)
+    experiments, methods, info = index_layout(index)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -269,7 +269,7 @@ def write_report(records, out_dir, *, config, oracle_metric="uar", validator=Non
                              **({"validator": validator, "score": validator_score(r, validator)}
                                 if rule == "label-free" else {})}
                             for (e, m), r in chosen.items()]
-    experiments, methods, _ = _layout(index)
+    experiments, methods, _ = index_layout(index)
     failed = {}
     for e in experiments:
         for m in methods:
@@ -328,7 +328,7 @@ def write_figures(records, out_dir, *, oracle_metric="uar", validator=None, mark
 
     out_dir = Path(out_dir)
     index = RecordIndex(records) if index is None else index
-    experiments, methods, _ = _layout(index)
+    experiments, methods, _ = index_layout(index)
     rules = [r for r in ("oracle", "fixed", "label-free") if r != "label-free" or validator]
     chosen = {rule: index.select(rule, oracle_metric=oracle_metric, validator=validator) for rule in rules}
     figures = []  # (kind, records, path, options), drawn below
