@@ -171,7 +171,7 @@ def test_the_report_shares_one_index_and_its_parts_equal_those_built_alone():
             assert index.missing_reason(EXP, m, rule, "v") == missing_reason(records, EXP, m, rule, "v")
     assert markdown_tables(records, validator="v", index=index) == markdown_tables(records, validator="v")
     assert csv_table(records, validator="v", index=index) == csv_table(records, validator="v")
-    assert reports._layout(index) == reports.table_layout(records)
+    assert reports.index_layout(index) == reports.table_layout(records)
 
 
 def test_figures_drawn_by_two_processes_are_those_drawn_by_one(tmp_path):
