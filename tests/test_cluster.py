@@ -164,8 +164,10 @@ def _strip_command(text):
 @pytest.mark.slow
 def test_evaluate_on_cluster_equals_local_run(cluster, tmp_path):
     _feature_files(tmp_path)
-    common = ["SRCDB.npz", "TGTDB.npz", "-e", "SRCDB:TGTDB", "-m", "SVM,TSRG", "--param", "TSRG.lam=0.1,10",
-              "--param", "TSRG.mu=0.01,1", "--no-plots", "--quiet"]
+    # TSRG on one experiment and DRFS-T on the other share their paths: one task each, run on one worker
+    common = ["SRCDB.npz", "TGTDB.npz", "-e", "SRCDB:TGTDB", "TGTDB:SRCDB", "-m", "SVM,TSRG,DRFS-T",
+              "--param", "TSRG.lam=0.1,10", "--param", "TSRG.mu=0.01,1", "--param", "DRFS-T.lam=0.1,10",
+              "--param", "DRFS-T.mu=0.01,1", "--no-plots", "--quiet"]
     local = _cdmer("evaluate", *common, "-o", "local", cwd=tmp_path)
     assert local.returncode == 0, local.stderr
     remote = _cdmer("evaluate", *common, "-o", "remote", "--scheduler", cluster.scheduler_address, cwd=tmp_path)
@@ -173,7 +175,9 @@ def test_evaluate_on_cluster_equals_local_run(cluster, tmp_path):
     a = json.loads((tmp_path / "local" / "results.json").read_text())
     b = json.loads((tmp_path / "remote" / "results.json").read_text())
     assert b["config"]["scheduler"] == cluster.scheduler_address
-    assert len(a["points"]) >= 1 + 4                               # SVM + the 2 x 2 TSRG grid (+ the fixed point)
+    assert len(a["points"]) >= 2 * (1 + 4 + 4)             # SVM + 2 x 2 grids of TSRG, DRFS-T (+ fixed points)
+    n_tsrg = sum(p["method"] == "TSRG" for p in b["points"])
+    assert sum(bool(p["info"].get("reused")) for p in b["points"]) == n_tsrg   # one of each TSRG, DRFS-T pair
     diffs = _differences(_stable(a), _stable(b))
     assert not diffs, diffs[:10]
     for name in ("tables.md", "tables.csv"):

@@ -20,7 +20,7 @@ import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from cdmer.da.registry import coerce_param, task_groups
+from cdmer.da.registry import coerce_param, sharing, task_groups, work_key
 from cdmer.errors import InputError
 from cdmer.evaluation import protocol
 from cdmer.evaluation.protocol import (Experiment, ResultStore, experiment_pairs, points_for,
@@ -63,6 +63,7 @@ class Spec:
     build: object = None
     path: object = None
     task_key: object = None
+    work_key: object = None
 
 
 @dataclass
@@ -116,7 +117,7 @@ def fake_registry(monkeypatch):
 
     module = types.ModuleType("cdmer.da.registry")
     module.get_method, module.evaluate_points, module.METHODS = get_method, _evaluate_points, SPECS
-    module.task_groups = task_groups
+    module.task_groups, module.work_key, module.sharing = task_groups, work_key, sharing
     package = types.ModuleType("cdmer.da")
     package.registry = module
     monkeypatch.setitem(sys.modules, "cdmer.da", package)
@@ -268,8 +269,8 @@ def test_records_stream_to_disk_in_completion_order_and_return_in_plan_order(tmp
     assert [r["params"] for r in on_disk] != [r["params"] for r in shuffled]  # written as they came
     assert len(on_disk) == len(shuffled) == 2 * (6 + 1)
     # one point per task (points stream back), and no task ever carries a target's labels
-    assert all(len(args[4]) == 1 for args in ex.seen)
-    for args in ex.seen:
+    assert all(len(parts) == 1 and len(parts[0][4]) == 1 for parts in ex.seen)
+    for (args,) in ex.seen:
         assert not any(a is e.target.labels for e in exps for a in args if a is not e.source.labels)
     r = inline[0]
     assert {"war", "uar", "mf1", "confusion", "classes", "validators", "decision", "origin"} <= set(r)
@@ -287,8 +288,47 @@ def test_task_key_groups_points_into_tasks(tmp_path, fake_registry, monkeypatch)
         records = run_protocol([Experiment(_toy(0), _toy(1))], ["Keyed"], tmp_path, progress=False)
     finally:
         del SPECS["KEYED"]
-    assert sorted(len(args[4]) for args in ex.seen) == [2, 2, 2]
+    assert sorted(len(args[4]) for (args,) in ex.seen) == [2, 2, 2]
     assert [r["params"] for r in records] == list(GRID)
+
+
+def test_work_key_runs_tasks_together_with_the_results_of_separate_tasks(tmp_path, fake_registry, monkeypatch):
+    import cdmer.parallel
+
+    shared = []
+
+    def key_of(points, source, target):  # "Keyed" on A -> B shares with "Swapped" on B -> A, per shift
+        return ("toy", source, target, points[0]["shift"])
+
+    def evaluate(spec, Xs, ys, Xt, points, **common):
+        shared.append(cdmer.adaptation.tsrg._shared is not None)  # inside registry.sharing()?
+        yield from _evaluate_points(spec, Xs, ys, Xt, points, **common)
+
+    import cdmer.adaptation.tsrg
+
+    fake_registry.evaluate_points = evaluate
+    fixed = {"shift": 0.5, "k": 1}
+    SPECS["KEYED"] = Spec("Keyed", grid=GRID, fixed=fixed, task_key=lambda p: p["shift"], work_key=key_of)
+    SPECS["SWAPPED"] = Spec("Swapped", grid=GRID, fixed=fixed, task_key=lambda p: p["shift"],
+                            work_key=lambda points, source, target: key_of(points, target, source))
+    a, b = _toy(0), _toy(1, 0.8)
+    exps = [Experiment(a, b), Experiment(b, a)]
+    try:
+        alone = [run_protocol([e], [m], tmp_path / f"{i}{m}", progress=False)
+                 for i, e in enumerate(exps) for m in ("Keyed", "Swapped")]
+        assert not any(shared)                                   # one method, one experiment: nothing shared
+        ex = ShuffledExecutor(seed=1)
+        monkeypatch.setattr(cdmer.parallel, "get_executor", lambda jobs, scheduler, **kw: ex)
+        together = run_protocol(exps, ["Keyed", "Swapped"], tmp_path / "all", jobs=2, progress=False)
+    finally:
+        del SPECS["KEYED"], SPECS["SWAPPED"]
+    # Keyed on exps[0] with Swapped on exps[1], and Swapped on exps[0] with Keyed on exps[1]: 2 x 3 shifts
+    assert sorted(len(parts) for parts in ex.seen) == [2] * 6
+    for parts in ex.seen:
+        (s1, _, t1, spec1, *_), (s2, _, t2, spec2, *_) = parts
+        assert {spec1.name, spec2.name} == {"Keyed", "Swapped"} and s1 is t2 and t1 is s2
+    assert all(shared[-12:])
+    assert _without_timing(together) == _without_timing([r for records in alone for r in records])
 
 
 def test_resume_skips_points_on_disk_and_recomputes_changed_inputs(tmp_path, fake_registry):

@@ -13,6 +13,7 @@ cross-validation on the target.
 from numbers import Integral, Real
 
 import numpy as np
+from numba import njit
 from sklearn.utils._param_validation import Interval
 from threadpoolctl import threadpool_limits
 
@@ -214,53 +215,180 @@ def kliep_ascent(b, A):
     is not enough). ``b`` is the source mean of the basis,
     ``A`` the basis at the target samples (rows).
 
+    The iterations run in one compiled kernel (:func:`_ascent`): the likelihood
+    cross-validation calls this function hundreds of times on small matrices,
+    where NumPy's per-call overhead dominates. The kernel performs the
+    arithmetic of the NumPy transcription (in ``tests/test_kliep_speed.py``)
+    operation by operation, with the same BLAS routines for the products and
+    NumPy's pairwise summation for the sum of logs, so the results are the
+    same to the bit. NumPy picks the BLAS routine by the memory layout of
+    ``A``, so a Fortran-ordered ``A`` (what the cross-validation's column
+    selection gives) is kept as it is; any other ``A`` is used as a
+    C-contiguous float64 copy.
+
     Returns
     -------
     alpha : ndarray
     score : float
         ``mean log(A alpha)`` at ``alpha``.
     """
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    A = np.asarray(A, dtype=np.float64)
+    if not A.flags.f_contiguous or A.flags.c_contiguous:
+        A = np.ascontiguousarray(A)
     c = float(b @ b)
     if not c > 0:  # every basis function vanishes on the source
         return np.zeros(A.shape[1]), -np.inf
-    b_unit = b / c
-    n = A.shape[0]
-
-    def project(alpha):
-        alpha = alpha + (1.0 - b @ alpha) * b_unit  # onto b^T alpha = 1
-        np.maximum(alpha, 0.0, out=alpha)  # alpha >= 0
-        total = b @ alpha
-        if not total > 0:
-            return None, None, -np.inf
-        alpha /= total  # back onto b^T alpha = 1
-        fitted = A @ alpha
-        return alpha, fitted, float(np.log(fitted).sum() / n)
-
-    with np.errstate(divide="ignore"):
-        alpha, fitted, score = project(np.ones(A.shape[1]))
-    if alpha is None:
+    alpha, score, feasible = _ascent(b, b / c, A, FIRST_STEP, SMALLEST_STEP, GAIN_TOL, MAX_ITER)
+    if not feasible:
         return np.zeros(A.shape[1]), -np.inf
-    step, successes = FIRST_STEP, 0
-    # A target sample far from every centre has fitted value 0: its gradient
-    # is infinite and the step yields NaN, which is rejected like any step
-    # that does not raise the score.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(MAX_ITER):
-            if step < SMALLEST_STEP:
-                break
-            gradient = A.T @ (1.0 / fitted)  # gradient of sum_j log (A alpha)_j
-            new_alpha, new_fitted, new_score = project(alpha + step * gradient)
-            if new_alpha is None or not new_score > score:
-                step, successes = step / 10.0, 0
-                continue
-            gain = new_score - score
-            alpha, fitted, score = new_alpha, new_fitted, new_score
-            if gain <= GAIN_TOL * abs(score):
-                break
-            successes += 1
-            if successes == 3:
-                step, successes = step * 10.0, 0
-    return alpha, score
+    return alpha, float(score)
+
+
+@njit(cache=True)
+def _block_sum(a, start, n):
+    """NumPy's sum of a block of at most 128 values: eight accumulators from eight values on, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = start + 8
+    stop = start + n - n % 8
+    while i < stop:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < start + n:
+        res += a[i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise_sum(a, n):
+    """``a[:n].sum()`` as NumPy computes it: pairwise summation over blocks of at most 128 values.
+
+    NumPy splits a longer range in two (the first part a multiple of 8) and
+    adds the sums of the parts. The split tree is walked with an explicit
+    stack: numba's cache does not reload self-recursive functions reliably.
+    """
+    if n <= 128:
+        return _block_sum(a, 0, n)
+    starts = np.empty(256, np.int64)
+    lengths = np.empty(256, np.int64)
+    joins = np.empty(256, np.bool_)  # True: both parts are summed, add the last two partial sums
+    partial = np.empty(128)
+    top, count = 1, 0
+    starts[0], lengths[0], joins[0] = 0, n, False
+    while top > 0:
+        top -= 1
+        start, length = starts[top], lengths[top]
+        if joins[top]:
+            partial[count - 2] = partial[count - 2] + partial[count - 1]
+            count -= 1
+        elif length <= 128:
+            partial[count] = _block_sum(a, start, length)
+            count += 1
+        else:
+            half = length // 2
+            half -= half % 8
+            starts[top], lengths[top], joins[top] = start, length, True
+            starts[top + 1], lengths[top + 1], joins[top + 1] = start + half, length - half, False
+            starts[top + 2], lengths[top + 2], joins[top + 2] = start, half, False  # the first part first
+            top += 3
+    return partial[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _project(alpha, b, b_unit, A, row, fitted, logs):
+    """The ascent's projection of ``alpha`` in place; ``(score, feasible)``, ``fitted = A alpha``.
+
+    Like NumPy's ``A @ alpha``, a single row (``row``, its contiguous copy) is
+    a dot product, more rows a matrix-vector product (BLAS ddot and dgemv,
+    chosen by the layout of ``A`` as NumPy chooses them).
+    """
+    shift = 1.0 - np.dot(b, alpha)  # onto b^T alpha = 1
+    for i in range(alpha.shape[0]):
+        value = alpha[i] + shift * b_unit[i]
+        alpha[i] = value if value >= 0.0 or value != value else 0.0  # np.maximum(alpha, 0): NaN kept
+    total = np.dot(b, alpha)
+    if not total > 0:
+        return -np.inf, False
+    for i in range(alpha.shape[0]):
+        alpha[i] = alpha[i] / total  # back onto b^T alpha = 1
+    n = A.shape[0]
+    if n == 1:
+        fitted[0] = np.dot(row, alpha)
+    elif n > 1:
+        np.dot(A, alpha, fitted)
+    for j in range(n):
+        logs[j] = np.log(fitted[j])
+    return _pairwise_sum(logs, n) / n, True
+
+
+@njit(cache=True, error_model="numpy")  # NumPy's 1 / 0 = inf: a target sample far from every centre
+def _ascent(b, b_unit, A, first_step, smallest_step, gain_tol, max_iter):
+    """The iterations of :func:`kliep_ascent`: ``(alpha, score, feasible)`` from ``alpha = 1``.
+
+    A target sample with fitted value 0 makes the gradient infinite and the
+    step NaN, which is rejected like any step that does not raise the score.
+    """
+    n, m = A.shape
+    alpha = np.ones(m)
+    fitted = np.empty(n)
+    logs = np.empty(n)
+    row = np.empty(m)
+    if n == 1:
+        for i in range(m):
+            row[i] = A[0, i]
+    score, feasible = _project(alpha, b, b_unit, A, row, fitted, logs)
+    if not feasible:
+        return alpha, score, False
+    new_alpha = np.empty(m)
+    new_fitted = np.empty(n)
+    inverse = np.empty(n)
+    gradient = np.zeros(m)
+    column = np.empty(n)
+    if m == 1:
+        for j in range(n):
+            column[j] = A[j, 0]
+    step, successes = first_step, 0
+    for _ in range(max_iter):
+        if step < smallest_step:
+            break
+        for j in range(n):
+            inverse[j] = 1.0 / fitted[j]
+        # gradient of sum_j log (A alpha)_j: A^T (1 / fitted), a dot product when A has one column (as in NumPy)
+        if m == 1:
+            gradient[0] = np.dot(column, inverse)
+        elif n > 0:
+            np.dot(A.T, inverse, gradient)
+        for i in range(m):
+            new_alpha[i] = alpha[i] + step * gradient[i]
+        new_score, feasible = _project(new_alpha, b, b_unit, A, row, new_fitted, logs)
+        if not feasible or not new_score > score:
+            step, successes = step / 10.0, 0
+            continue
+        gain = new_score - score
+        alpha, new_alpha = new_alpha, alpha
+        fitted, new_fitted = new_fitted, fitted
+        score = new_score
+        if gain <= gain_tol * abs(score):
+            break
+        successes += 1
+        if successes == 3:
+            step, successes = step * 10.0, 0
+    return alpha, score, True
 
 
 __all__ = ["KLIEP", "kliep_ascent", "PARAM_GRID", "FIXED_PARAMS"]

@@ -56,8 +56,10 @@ singular the minimiser may be non-unique; the two solvers therefore give
 different P and, in general, different predictions.
 """
 
+import hashlib
 import time
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -313,8 +315,67 @@ def tsrg_path(Xs, Xt, lam, mus, *, kernel="linear", gamma=None, degree=3, coef0=
     for mu in mus:
         validate_params(TSRG(mu=mu, **settings))
     Xs, _, Xt = check_domains(Xs, None, Xt, "TSRG")
+    if _shared is None:
+        return _tsrg_path(Xs, Xt, lam, mus, settings)
+    t0 = time.perf_counter()
+    key = (_content(Xs), _content(Xt), tuple(mus), tuple((k, repr(v)) for k, v in settings.items()))
+    if key in _shared:
+        Zt, info, caught = _shared[key]
+        share = (time.perf_counter() - t0) / max(len(mus), 1)
+        info = [{**inf, "time_s": share, "reused": True} for inf in info]
+    else:
+        _shared.clear()                                      # one result at a time (they are large)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            Zt, info = _tsrg_path(Xs, Xt, lam, mus, settings)
+        for z in Zt:
+            z.setflags(write=False)                          # shared by the callers: never changed in place
+        _shared[key] = (Zt, info, list(caught))
+    for w in _shared[key][2]:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return list(Zt), [dict(inf) for inf in info]
+
+
+#: tsrg_path's stored result inside :func:`shared_paths` (content key -> (Zt, info, warnings)), else None.
+_shared = None
+
+
+@contextmanager
+def shared_paths():
+    """Inside the block, a :func:`tsrg_path` call equal in content to the previous one returns its result.
+
+    Equal in content: the same source and target rows (by a hash of their
+    bytes), lambda, mus (in order) and settings. DRFS-T on the experiment
+    B -> A calls ``tsrg_path(A, B, ...)``, exactly TSRG's call on A -> B
+    (:func:`~cdmer.adaptation.drfst.drfst_path`): the evaluation protocol
+    runs such tasks together inside this block, so the homotopy paths are
+    computed once. The reused result is the same arrays (read-only), the
+    ``info`` dicts say ``"reused": True`` with the time actually spent, and
+    the warnings of the computation are raised again. Only the last result is
+    kept (one lambda's re-generated targets: hundreds of MB on real
+    features); it is dropped when the outermost block ends.
+    """
+    global _shared
+    outer = _shared
+    if outer is None:
+        _shared = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _shared = None
+
+
+def _content(X):
+    """Key of an array's content: dtype, shape and a hash of its bytes."""
+    X = np.ascontiguousarray(X)
+    return X.dtype.str, X.shape, hashlib.blake2b(X.tobytes(), digest_size=16).digest()
+
+
+def _tsrg_path(Xs, Xt, lam, mus, settings):
+    """:func:`tsrg_path` on checked rows (its work, without the sharing)."""
     problem = _problem(Xs, Xt, settings)
-    lam = float(lam)
+    lam, solver, tol_kkt, max_iter = float(lam), settings["solver"], settings["tol_kkt"], settings["max_iter"]
     if solver == "exact":
         t0 = time.perf_counter()
         res = solve_exact(problem, lam, mus, tol_kkt=tol_kkt, max_steps=max_iter)

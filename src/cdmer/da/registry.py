@@ -28,7 +28,7 @@ import numpy as np
 from cdmer.errors import CdmerError, InputError
 
 __all__ = ["MethodSpec", "PointOutput", "METHODS", "register", "get_method", "make_method", "evaluate_points",
-           "task_groups", "coerce_param",
+           "task_groups", "work_key", "sharing", "coerce_param",
            "decision_matrix", "fitted_classes", "paper_pipeline", "assign_params"]
 
 
@@ -59,6 +59,16 @@ class MethodSpec:
         ``task_key(params, **common) -> hashable``: points with equal keys
         are best evaluated in one call of :func:`evaluate_points` (one task);
         None: every point is its own task.
+    work_key : callable or None
+        ``work_key(points, source, target, **common) -> hashable or None``:
+        names, by content, the costly intermediate result that evaluating
+        ``points`` (one task) on the experiment ``source -> target`` computes
+        (``source``, ``target``: the caller's content keys of the two feature
+        sets). Tasks with equal keys, of any methods and experiments, are run
+        together inside :func:`sharing`, so it is computed once (TSRG on
+        A -> B and DRFS-T on B -> A: the same homotopy paths). A scheduling
+        hint only: what is reused is decided by the content of the actual
+        computation. None: nothing to share.
     outputs : callable or None
         ``outputs(fitted_array_estimator, Xs, Xt) -> dict`` with any of
         ``Zs``, ``Zt``, ``source_weights``, ``info``: what a fitted
@@ -75,6 +85,7 @@ class MethodSpec:
     estimator: Optional[type] = None
     path: Optional[Callable] = None
     task_key: Optional[Callable] = None
+    work_key: Optional[Callable] = None
     outputs: Optional[Callable] = None
     notes: str = ""
 
@@ -229,6 +240,18 @@ def task_groups(spec, points):
         key = spec.task_key(p) if spec.task_key is not None else i
         groups.setdefault(key, []).append(p)
     return list(groups.values())
+
+
+def work_key(spec, points, source, target, **common):
+    """``spec.work_key(points, source, target, **common)``, or None when the method declares none."""
+    return None if spec.work_key is None else spec.work_key(points, source, target, **common)
+
+
+def sharing():
+    """Context in which tasks with equal :attr:`MethodSpec.work_key` reuse each other's shared result."""
+    from cdmer.adaptation.tsrg import shared_paths
+
+    return shared_paths()
 
 
 def coerce_param(spec, name, text):
@@ -489,6 +512,25 @@ def _tsrg_path(Xs, ys, Xt, points, **common):
     yield from results
 
 
+def _tsrg_path_calls(estimator, swapped):
+    """A ``work_key`` for methods whose work is :func:`~cdmer.adaptation.tsrg.tsrg_path` per lambda.
+
+    The key lists the calls ``tsrg_path(rows, rows, lam, mus, **settings)``
+    the task makes, with the source and target keys in call order: TSRG
+    passes (source, target), DRFS-T (``swapped``) (target, source).
+    """
+    def key(points, source, target, **common):
+        defaults = estimator().get_params()
+        calls = {}
+        for p in points:
+            merged = {**defaults, **common, **p}
+            settings = tuple(sorted((k, repr(v)) for k, v in merged.items() if k not in ("mu", "C")))
+            calls.setdefault(settings, []).append(float(merged["mu"]))
+        rows = (target, source) if swapped else (source, target)
+        return ("tsrg_path", rows, tuple((settings, tuple(mus)) for settings, mus in calls.items()))
+    return key
+
+
 def _lambda_task_key(axis):
     """Task key of a method whose path shares one lambda's work across ``axis`` (mu, n_selected).
 
@@ -582,14 +624,15 @@ register(MethodSpec(
     notes="B, eps as KMM; grid over lambda (paper 4.1 (4)(b)); fixed lambda = 1"))
 register(MethodSpec(
     "TSRG", "Zong et al., ACM MM 2017", _build_tsrg, _tsrg.PARAM_GRID, _tsrg.FIXED_PARAMS,
-    estimator=_tsrg.TSRGClassifier, path=_tsrg_path, task_key=_tsrg_task_key, outputs=_tsrg_outputs,
+    estimator=_tsrg.TSRGClassifier, path=_tsrg_path, task_key=_tsrg_task_key,
+    work_key=_tsrg_path_calls(_tsrg.TSRGClassifier, swapped=False), outputs=_tsrg_outputs,
     notes="the authors' 7 x 37 grid; fixed lambda = 1, mu = 0.01; linear kernel"))
 
 register(MethodSpec(
     "DRFS-T", "Zong, Zheng, Huang, Shi, Cui and Zhao, IEEE TIP 2018 (Domain Regeneration, source re-generated)",
     _build_drfst, tuple(_tsrg.PARAM_GRID), _tsrg.FIXED_PARAMS, estimator=_drfst.DRFSTClassifier,
     path=_lambda_path("DRFS-T", _drfst.DRFSTClassifier, _drfst.drfst_path, "mu", _drfst_outputs),
-    task_key=_lambda_task_key("mu"),
+    task_key=_lambda_task_key("mu"), work_key=_tsrg_path_calls(_drfst.DRFSTClassifier, swapped=True),
     notes="TSRG with source and target swapped; the SVM is trained on the re-generated source and predicts "
           "the original target; TSRG's grid, fixed setting and solvers"))
 register(MethodSpec(

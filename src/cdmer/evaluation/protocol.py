@@ -363,7 +363,7 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
     """
     from tqdm.auto import tqdm
 
-    from cdmer.da.registry import get_method, task_groups
+    from cdmer.da.registry import get_method, task_groups, work_key
 
     specs = [get_method(m) if isinstance(m, str) else m for m in methods]
     for e in experiments:
@@ -380,9 +380,10 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
             item = len(plan)
             plan.append((e, spec, ds, dt, points))
             todo = [p for p, _, key in points if not store.done((ds, dt, spec.name, key))]
-            tasks += [(item, group) for group in task_groups(spec, todo)]
+            tasks += [(item, group, work_key(spec, group, ds, dt)) for group in task_groups(spec, todo)]
+    tasks = _together(tasks)
     total = sum(len(p[4]) for p in plan)
-    remaining = sum(len(g) for _, g in tasks)
+    remaining = sum(len(g) for parts in tasks for _, g in parts)
     if tasks:
         bar = tqdm(total=total, initial=total - remaining, desc="grid points", unit="pt", disable=not progress,
                    dynamic_ncols=True)
@@ -397,6 +398,24 @@ def run_protocol(experiments, methods, out_dir, *, grid="full", overrides=None, 
     return current
 
 
+def _together(tasks):
+    """``(item, points, work key)`` tasks -> lists of ``(item, points)`` run as one task, in plan order.
+
+    Tasks with an equal work key (not None) join the list of the first of them
+    (:attr:`~cdmer.da.registry.MethodSpec.work_key`: they compute the same
+    intermediate result, which the worker then computes once).
+    """
+    together, first = [], {}
+    for item, points, key in tasks:
+        if key is not None and key in first:
+            together[first[key]].append((item, points))
+            continue
+        if key is not None:
+            first[key] = len(together)
+        together.append([(item, points)])
+    return together
+
+
 def _run_tasks(plan, tasks, store, *, jobs, scheduler, validators, bar):
     from cdmer.parallel import get_executor
 
@@ -409,29 +428,50 @@ def _run_tasks(plan, tasks, store, *, jobs, scheduler, validators, bar):
             return handles[id(obj)][1]
 
         args = []
-        for item, points in tasks:
-            e, spec = plan[item][0], plan[item][1]
-            # the target's labels never travel: only its features
-            args.append((handle(e.source.X), handle(e.source.labels), handle(e.target.X), spec, points,
-                         validators, (plan[item][2], plan[item][3])))
-        for index, result in ex.imap_unordered(evaluate_task, args):
-            e, spec, ds, dt, _ = plan[tasks[index][0]]
-            asked = tasks[index][1]
-            if isinstance(result, (InputError, KeyboardInterrupt)):
-                raise result
-            if isinstance(result, BaseException):  # e.g. a worker killed more often than the retries allow:
-                reason = f"{type(result).__name__}: {result}"  # recorded as failed, retried by the next run
-                result = [{"params": p, "y_pred": None, "error": reason, "transient": True} for p in asked]
-            if len(result) != len(asked):
-                raise RuntimeError(f"{spec.name}: {len(result)} results for {len(asked)} points")
+        for parts in tasks:
+            args.append([])
+            for item, points in parts:
+                e, spec = plan[item][0], plan[item][1]
+                # the target's labels never travel: only its features
+                args[-1].append((handle(e.source.X), handle(e.source.labels), handle(e.target.X), spec, points,
+                                 validators, (plan[item][2], plan[item][3])))
+        orders = {}
+        for index, results in ex.imap_unordered(evaluate_together, args):
+            if isinstance(results, (InputError, KeyboardInterrupt)):
+                raise results
+            if isinstance(results, BaseException):  # e.g. a worker killed more often than the retries allow:
+                reason = f"{type(results).__name__}: {results}"  # recorded as failed, retried by the next run
+                results = [[{"params": p, "y_pred": None, "error": reason, "transient": True} for p in asked]
+                           for _, asked in tasks[index]]
             records = []
-            for params, point in zip(asked, result):
-                point["params"] = params  # the plan's parameters key the store (evaluate_points keeps their order)
-                for message in point.get("warnings") or ():
-                    warnings.warn(message, stacklevel=2)
-                records.append(_record(e, spec, ds, dt, point))
+            for (item, asked), result in zip(tasks[index], results):
+                e, spec, ds, dt, _ = plan[item]
+                if item not in orders:
+                    orders[item] = _class_order(e)
+                if len(result) != len(asked):
+                    raise RuntimeError(f"{spec.name}: {len(result)} results for {len(asked)} points")
+                for params, point in zip(asked, result):
+                    point["params"] = params  # the plan's parameters key the store (evaluate_points keeps their order)
+                    for message in point.get("warnings") or ():
+                        warnings.warn(message, stacklevel=2)
+                    records.append(_record(e, spec, ds, dt, point, orders[item]))
             store.add_many(records)  # the task's points together: one write, one fsync
             bar.update(len(records))
+
+
+def evaluate_together(*parts):
+    """Several tasks as one: :func:`evaluate_task` on each part (its argument tuple), in order.
+
+    Parts with an equal work key share an intermediate result: they run
+    inside :func:`cdmer.da.registry.sharing`, so it is computed once (the
+    results are those of separate tasks). Returns one result list per part.
+    """
+    from cdmer.da.registry import sharing
+
+    if len(parts) == 1:
+        return [evaluate_task(*parts[0])]
+    with sharing():
+        return [evaluate_task(*part) for part in parts]
 
 
 #: Point-independent validator quantities per (source, target) pair, kept by a worker process across tasks:
@@ -520,11 +560,17 @@ def _decision_summary(decision, classes):
             "margin_mean": float(np.mean(top[:, -1] - top[:, -2]))}
 
 
-def _record(e, spec, ds, dt, point):
-    """One grid point's record; a failed point (``y_pred is None``) has no scores."""
+def _class_order(e):
+    """The classes of an experiment's records: :data:`CLASS_NAMES` order first, then any others sorted."""
+    names = set(e.source.classes) | set(e.target.classes)
+    return [c for c in CLASS_NAMES if c in names] + sorted(names - set(CLASS_NAMES))
+
+
+def _record(e, spec, ds, dt, point, classes=None):
+    """One grid point's record (``classes``: :func:`_class_order` of ``e``, computed if not given); a failed
+    point (``y_pred is None``) has no scores."""
     y_true = e.target.labels
-    classes = [c for c in CLASS_NAMES if c in set(e.source.classes) | set(e.target.classes)]
-    classes += sorted((set(e.source.classes) | set(e.target.classes)) - set(classes))
+    classes = _class_order(e) if classes is None else list(classes)
     y_pred = point["y_pred"]
     error = point.get("error")
     if y_pred is None:
