@@ -29,7 +29,10 @@ target labels should expect to lose.
 
 Execution (see ``docs/architecture.md``): the plan is experiments x methods x
 points. Points are grouped into tasks by the method's ``task_key`` (default:
-one point per task, so points come back as each one finishes). Feature
+one point per task, so points come back as each one finishes); tasks of any
+methods and experiments with an equal ``work_key`` (TSRG on A -> B and
+DRFS-T on B -> A: the same homotopy paths) run as one task that computes
+their shared result once (:func:`evaluate_together`). Feature
 matrices are scattered once to the executor; a task carries handles and
 parameters, runs :func:`cdmer.da.registry.evaluate_points` and the
 validators in the worker, and never receives the target labels. The client
@@ -566,11 +569,11 @@ def _class_order(e):
     return [c for c in CLASS_NAMES if c in names] + sorted(names - set(CLASS_NAMES))
 
 
-def _record(e, spec, ds, dt, point, classes=None):
-    """One grid point's record (``classes``: :func:`_class_order` of ``e``, computed if not given); a failed
-    point (``y_pred is None``) has no scores."""
+def _record(e, spec, ds, dt, point, classes):
+    """One grid point's record (``classes``: :func:`_class_order` of ``e``); a failed point (``y_pred is
+    None``) has no scores."""
     y_true = e.target.labels
-    classes = _class_order(e) if classes is None else list(classes)
+    classes = list(classes)
     y_pred = point["y_pred"]
     error = point.get("error")
     if y_pred is None:
