@@ -301,7 +301,7 @@ def test_work_key_runs_tasks_together_with_the_results_of_separate_tasks(tmp_pat
         return ("toy", source, target, points[0]["shift"])
 
     def evaluate(spec, Xs, ys, Xt, points, **common):
-        shared.append(cdmer.adaptation.tsrg._shared is not None)  # inside registry.sharing()?
+        shared.append(cdmer.adaptation.tsrg.shared_store() is not None)  # inside registry.sharing()?
         yield from _evaluate_points(spec, Xs, ys, Xt, points, **common)
 
     import cdmer.adaptation.tsrg

@@ -41,7 +41,7 @@ def test_a_call_equal_in_content_is_reused_and_anything_else_recomputes(monkeypa
         Xt2[3, 4] += 1e-12
         tsrg_path(Xs, Xt2, 1.0, mus)                                       # another content
         assert len(calls) == 6
-    assert tsrg._shared is None                                            # the store ends with the block
+    assert tsrg.shared_store() is None                                            # the store ends with the block
     for a, b, c in zip(plain, first, again):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
@@ -97,3 +97,28 @@ def test_protocol_computes_each_path_once_with_the_results_of_separate_runs(tmp_
     reused = [r for r in together if r["info"].get("reused")]
     # the later of each pair in plan order reuses: DRFS-T and TSRG on B -> A (TSRG and DRFS-T on A -> B compute)
     assert [r for r in together if r["experiment"] == "B->A"] == reused and len(reused) == len(together) // 2
+
+
+def test_each_thread_has_its_own_store():
+    import threading
+
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def other():
+        inside.wait()
+        seen["outside"] = tsrg.shared_store()                 # the main thread is inside its block
+        with shared_paths():
+            seen["own"] = tsrg.shared_store()
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with shared_paths():
+        mine = tsrg.shared_store()
+        mine["marker"] = 1
+        inside.set()
+        done.wait()
+        assert tsrg.shared_store() is mine and mine == {"marker": 1}
+    thread.join()
+    assert seen["outside"] is None and seen["own"] == {} and seen["own"] is not mine

@@ -57,6 +57,7 @@ different P and, in general, different predictions.
 """
 
 import hashlib
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -315,29 +316,37 @@ def tsrg_path(Xs, Xt, lam, mus, *, kernel="linear", gamma=None, degree=3, coef0=
     for mu in mus:
         validate_params(TSRG(mu=mu, **settings))
     Xs, _, Xt = check_domains(Xs, None, Xt, "TSRG")
-    if _shared is None:
+    store = shared_store()
+    if store is None:
         return _tsrg_path(Xs, Xt, lam, mus, settings)
     t0 = time.perf_counter()
     key = (_content(Xs), _content(Xt), tuple(mus), tuple((k, repr(v)) for k, v in settings.items()))
-    if key in _shared:
-        Zt, info, caught = _shared[key]
+    if key in store:
+        Zt, info, caught = store[key]
         share = (time.perf_counter() - t0) / max(len(mus), 1)
         info = [{**inf, "time_s": share, "reused": True} for inf in info]
     else:
-        _shared.clear()                                      # one result at a time (they are large)
+        store.clear()                                        # one result at a time (they are large)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             Zt, info = _tsrg_path(Xs, Xt, lam, mus, settings)
         for z in Zt:
             z.setflags(write=False)                          # shared by the callers: never changed in place
-        _shared[key] = (Zt, info, list(caught))
-    for w in _shared[key][2]:
+        caught = list(caught)
+        store[key] = (Zt, info, caught)
+    for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return list(Zt), [dict(inf) for inf in info]
 
 
-#: tsrg_path's stored result inside :func:`shared_paths` (content key -> (Zt, info, warnings)), else None.
-_shared = None
+#: Per thread (a Dask worker runs tasks in threads): ``store``, tsrg_path's stored result inside
+#: :func:`shared_paths` (content key -> (Zt, info, warnings)).
+_local = threading.local()
+
+
+def shared_store():
+    """The store of the innermost :func:`shared_paths` block of this thread, or None outside one."""
+    return getattr(_local, "store", None)
 
 
 @contextmanager
@@ -353,17 +362,17 @@ def shared_paths():
     ``info`` dicts say ``"reused": True`` with the time actually spent, and
     the warnings of the computation are raised again. Only the last result is
     kept (one lambda's re-generated targets: hundreds of MB on real
-    features); it is dropped when the outermost block ends.
+    features); it is dropped when the outermost block ends. The store
+    belongs to the thread that opened the block.
     """
-    global _shared
-    outer = _shared
+    outer = shared_store()
     if outer is None:
-        _shared = {}
+        _local.store = {}
     try:
         yield
     finally:
         if outer is None:
-            _shared = None
+            _local.store = None
 
 
 def _content(X):
