@@ -347,10 +347,7 @@ def _ascent(b, b_unit, A, first_step, smallest_step, gain_tol, max_iter):
     alpha = np.ones(m)
     fitted = np.empty(n)
     logs = np.empty(n)
-    row = np.empty(m)
-    if n == 1:
-        for i in range(m):
-            row[i] = A[0, i]
+    row = A[0].copy() if n == 1 else np.empty(0)  # one row: NumPy's A @ alpha is a dot product
     score, feasible = _project(alpha, b, b_unit, A, row, fitted, logs)
     if not feasible:
         return alpha, score, False
@@ -358,10 +355,7 @@ def _ascent(b, b_unit, A, first_step, smallest_step, gain_tol, max_iter):
     new_fitted = np.empty(n)
     inverse = np.empty(n)
     gradient = np.zeros(m)
-    column = np.empty(n)
-    if m == 1:
-        for j in range(n):
-            column[j] = A[j, 0]
+    column = A[:, 0].copy() if m == 1 else np.empty(0)  # one column: NumPy's A.T @ v is a dot product
     step, successes = first_step, 0
     for _ in range(max_iter):
         if step < smallest_step:
