@@ -122,3 +122,15 @@ def test_each_thread_has_its_own_store():
         assert tsrg.shared_store() is mine and mine == {"marker": 1}
     thread.join()
     assert seen["outside"] is None and seen["own"] == {} and seen["own"] is not mine
+
+
+def test_content_digest_follows_content_not_layout():
+    from cdmer.io.provenance import content_digest
+
+    X = _rows(4)
+    assert content_digest(X) == content_digest(np.asfortranarray(X)) == content_digest(X.copy())
+    nudged = X.copy()
+    nudged[2, 3] = np.nextafter(nudged[2, 3], np.inf)                     # one bit of one value
+    others = [X.astype(np.float32), X.reshape(X.shape[1], X.shape[0]), X[:-1], nudged]
+    assert len({content_digest(X), *map(content_digest, others)}) == 1 + len(others)
+    assert content_digest(X, X[:2]) != content_digest(X[:2], X)

@@ -56,7 +56,6 @@ singular the minimiser may be non-unique; the two solvers therefore give
 different P and, in general, different predictions.
 """
 
-import hashlib
 import threading
 import time
 import warnings
@@ -71,6 +70,7 @@ from cdmer.adaptation._tsrg_solvers import Problem, solve_exact, solve_ialm
 from cdmer.adaptation.base import check_domains, check_features, make_svm, validate_params
 from cdmer.adaptation.kernels import KERNELS, kernel_matrix, resolve_gamma
 from cdmer.errors import ConvergenceWarning, NotFittedError
+from cdmer.io.provenance import content_digest
 
 SOLVERS = ("ialm", "exact")
 
@@ -320,7 +320,7 @@ def tsrg_path(Xs, Xt, lam, mus, *, kernel="linear", gamma=None, degree=3, coef0=
     if store is None:
         return _tsrg_path(Xs, Xt, lam, mus, settings)
     t0 = time.perf_counter()
-    key = (_content(Xs), _content(Xt), tuple(mus), tuple((k, repr(v)) for k, v in settings.items()))
+    key = (content_digest(Xs, Xt), tuple(mus), tuple((k, repr(v)) for k, v in settings.items()))
     if key in store:
         Zt, info, caught = store[key]
         share = (time.perf_counter() - t0) / max(len(mus), 1)
@@ -373,12 +373,6 @@ def shared_paths():
     finally:
         if outer is None:
             _local.store = None
-
-
-def _content(X):
-    """Key of an array's content: dtype, shape and a hash of its bytes."""
-    X = np.ascontiguousarray(X)
-    return X.dtype.str, X.shape, hashlib.blake2b(X.tobytes(), digest_size=16).digest()
 
 
 def _tsrg_path(Xs, Xt, lam, mus, settings):

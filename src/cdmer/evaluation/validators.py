@@ -39,7 +39,6 @@ level): importing skada switches scikit-learn's metadata routing on for the
 whole process.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +48,7 @@ from sklearn.svm import SVC
 
 from cdmer.errors import InputError
 from cdmer.evaluation.metrics import uar
+from cdmer.io.provenance import content_digest
 
 __all__ = ["PointView", "Validator", "VALIDATORS", "DEFAULT_VALIDATOR", "CHEAP", "score_point",
            "select_point", "ensemble_predict", "decision_proba"]
@@ -359,7 +359,7 @@ def _reverse_input(view, y):
     """UAR on the source of the SVM trained on ``(Xt, y)``; memoised per labelling in ``view.cache`` (points
     that label the target alike, e.g. neighbours on a grid, share it)."""
     # the labelling's digest (not its bytes): the protocol keeps this memo across a pair's tasks
-    key = ("reverse_input", y.dtype.str, y.shape, hashlib.blake2b(y.tobytes(), digest_size=16).digest())
+    key = ("reverse_input", content_digest(y))
     if view.cache is not None and key in view.cache:
         return view.cache[key]
     Ktt, Kst = _input_grams(view)
@@ -411,15 +411,6 @@ class BalanceReverse(Validator):
 _IMPORTANCE_MEMO = {}
 
 
-def _digest(*arrays):
-    h = hashlib.blake2b(digest_size=16)
-    for a in arrays:
-        a = np.ascontiguousarray(a, dtype=np.float64)
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
 def importance_weights(view):
     """Density ratio ``p_t(x) / p_s(x)`` at the source samples, by the project's uLSIF (Kanamori et al., JMLR 2009).
 
@@ -429,12 +420,13 @@ def importance_weights(view):
     depend on the grid point. Normalised to mean 1 over the source.
     """
     memo = view.cache if view.cache is not None else _IMPORTANCE_MEMO
-    key = ("ulsif", _digest(view.Xs, view.Xt)) if view.cache is None else "ulsif"
+    Xs, Xt = np.asarray(view.Xs, dtype=np.float64), np.asarray(view.Xt, dtype=np.float64)
+    key = ("ulsif", content_digest(Xs, Xt)) if view.cache is None else "ulsif"
     if key not in memo:
         from cdmer.adaptation.ulsif import ULSIF
 
         est = ULSIF(lam="loo")
-        est.fit_weights(np.asarray(view.Xs, dtype=np.float64), np.asarray(view.Xt, dtype=np.float64))
+        est.fit_weights(Xs, Xt)
         w = np.clip(np.asarray(est.weights_, dtype=np.float64), 0.0, None)
         w = w / w.mean() if w.mean() > 0 else np.ones_like(w)
         if view.cache is None and len(memo) >= 4:
