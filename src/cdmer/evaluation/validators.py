@@ -85,9 +85,8 @@ class PointView:
     source_weights: Any = None
     classes: Any = None
     cache: Any = field(default=None, repr=False)
-    #: scores already computed for this point (a validator that combines others reuses them)
-    scores: dict = field(default_factory=dict, repr=False)
-    #: intermediate results of this point shared by its validators (the target probabilities of
+    #: what this point's validators share: the scores already computed (``("score", name)``: a validator
+    #: that combines others reuses them) and intermediate results (the target probabilities of
     #: :func:`decision_proba`, used by three of them)
     memo: dict = field(default_factory=dict, repr=False)
 
@@ -173,9 +172,10 @@ class Validator:
         if nt < self.min_target:
             raise InputError(f"validator {self.name!r} needs at least {self.min_target} target samples, "
                              f"got {nt}", field="Xt")
-        if self.name not in view.scores:
-            view.scores[self.name] = float(self.score(view))
-        return view.scores[self.name]
+        key = ("score", self.name)
+        if key not in view.memo:
+            view.memo[key] = float(self.score(view))
+        return view.memo[key]
 
     def score(self, view):  # pragma: no cover - abstract
         raise NotImplementedError
