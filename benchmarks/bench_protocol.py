@@ -16,6 +16,11 @@ Each run writes to a fresh temporary folder (nothing is resumed) and is
 timed by wall clock, including the process start and numba's cache load.
 Prints one line per run and the after/before ratios.
 
+TSRG and DRFS-T on an experiment and its reverse (``-j 2``), where the
+homotopy paths are shared (``docs/tsrg-speed.md``; the tables are compared)::
+
+    python benchmarks/bench_protocol.py --before /tmp/before/src --shared-paths [--experiment A:B]
+
 Two more measurements of the protocol's own costs (``docs/cluster.md``)::
 
     python benchmarks/bench_protocol.py --before /tmp/before/src --overhead [--lams 0.001,0.01,0.1,1,10,100]
@@ -47,10 +52,10 @@ FILES = {"CASME2": "CASME2_LBPTOP_R3P8_112x112.mat", "SMIC_VIS": "SMIC_VIS_LBPTO
 JOBS = {"six methods": "SVM,KMM,KLIEP,uLSIF,STM,TSRG", "TSRG exact grid": "TSRG"}
 
 
-def run(src, methods, experiment, out):
-    source, target = experiment.split(":")
-    cmd = [sys.executable, "-m", "cdmer.cli.main", "evaluate", str(DATA / FILES[source]),
-           str(DATA / FILES[target]), "-e", experiment, "-m", methods, "--solver", "exact",
+def run(src, methods, experiments, out, jobs=1):
+    names = dict.fromkeys(name for e in experiments for name in e.split(":"))
+    cmd = [sys.executable, "-m", "cdmer.cli.main", "evaluate", *(str(DATA / FILES[n]) for n in names),
+           "-e", *experiments, "-m", methods, "--solver", "exact", "-j", str(jobs),
            "-o", str(out), "--no-plots", "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(src), MPLBACKEND="Agg")
     start = time.perf_counter()
@@ -143,6 +148,23 @@ def _end_phase(trees, experiments):
             print(f"end phase {name:6s} {time.perf_counter() - start:7.1f} s", flush=True)
 
 
+def _shared_paths(trees, experiment, repeat):
+    """TSRG and DRFS-T (exact) on ``experiment`` and its reverse, ``-j 2``, each tree in turn; tables compared."""
+    source, target = experiment.split(":")
+    experiments = [experiment, f"{target}:{source}"]
+    times, tables = {}, {}
+    for _ in range(repeat):
+        for name, src in trees.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                t = run(src, "TSRG,DRFS-T", experiments, Path(tmp) / "out", jobs=2)
+                tables[name] = (Path(tmp) / "out" / "tables.csv").read_bytes()
+            times.setdefault(name, []).append(t)
+            print(f"shared paths {name:6s} {t:7.1f} s", flush=True)
+    b, a = min(times["before"]), min(times["after"])
+    print(f"shared paths: before {b:.1f} s, after {a:.1f} s, before/after {b / a:.2f}; "
+          f"tables.csv identical: {tables['before'] == tables['after']}")
+
+
 def main():
     if sys.argv[1:2] == ["--_worker"]:
         return _worker(sys.argv[2], sys.argv[3:])
@@ -153,10 +175,15 @@ def main():
     parser.add_argument("--overhead", action="store_true", help="TGSR's per-point overhead outside the solver")
     parser.add_argument("--lams", default="0.001,0.01,0.1,1,10,100", help="TGSR lambdas of --overhead")
     parser.add_argument("--end-phase", action="store_true", help="the report of a fabricated complete store")
+    parser.add_argument("--shared-paths", action="store_true",
+                        help="TSRG and DRFS-T on the experiment and its reverse, -j 2 (shared homotopy paths)")
     parser.add_argument("--experiments", nargs="+", default=["CASME2:SMIC_VIS", "SMIC_VIS:CASME2"],
                         help="experiments of --end-phase")
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": ROOT / "src"}
+    if args.shared_paths:
+        _shared_paths(trees, args.experiment, args.repeat)
+        return
     if args.overhead or args.end_phase:
         for _ in range(args.repeat):
             if args.overhead:
@@ -172,7 +199,7 @@ def main():
         for job, methods in JOBS.items():
             for name, src in trees.items():
                 with tempfile.TemporaryDirectory() as tmp:
-                    t = run(src, methods, args.experiment, Path(tmp) / "out")
+                    t = run(src, methods, [args.experiment], Path(tmp) / "out")
                 times.setdefault((job, name), []).append(t)
                 print(f"{job:16s} {name:6s} {t:7.1f} s", flush=True)
     for job in JOBS:
