@@ -62,7 +62,7 @@ import numpy as np
 from cdmer.errors import InputError
 from cdmer.evaluation import benchmark, paper
 from cdmer.evaluation.metrics import confusion, scores as score_metrics
-from cdmer.io.featureset import CLASS_NAMES, FeatureSet
+from cdmer.io.featureset import FeatureSet, class_order
 
 RULES = ("oracle", "paper", "fixed", "label-free")
 ORACLE_RULES = ("oracle", "paper")  # the rules that looked at results on the target labels
@@ -565,8 +565,7 @@ def _decision_summary(decision, classes):
 
 def _class_order(e):
     """The classes of an experiment's records: :data:`CLASS_NAMES` order first, then any others sorted."""
-    names = set(e.source.classes) | set(e.target.classes)
-    return [c for c in CLASS_NAMES if c in names] + sorted(names - set(CLASS_NAMES))
+    return class_order(set(e.source.classes) | set(e.target.classes))
 
 
 def _record(e, spec, ds, dt, point, classes):

@@ -29,6 +29,13 @@ from cdmer.io.extraction import KEYS, canonical_record, check_compatible, to_jso
 #: The three classes of the paper's protocol (section 4.1), in label order.
 CLASS_NAMES = ("negative", "positive", "surprise")
 
+
+def class_order(names):
+    """Class names in :data:`CLASS_NAMES` order first, then any others sorted (the order of every report)."""
+    names = set(names)
+    return [c for c in CLASS_NAMES if c in names] + sorted(names - set(CLASS_NAMES))
+
+
 #: Label map of the published real-feature files (1/2/3, see
 #: ``shared/data/real-features/README.md``).
 MICRO_LABEL_MAP = {1: "negative", 2: "positive", 3: "surprise"}
@@ -160,9 +167,8 @@ class FeatureSet:
         if self.labels is None:
             return {}
         names, counts = np.unique(self.labels, return_counts=True)
-        order = sorted(names.tolist(), key=lambda c: (CLASS_NAMES.index(c) if c in CLASS_NAMES else 99, c))
         lookup = dict(zip(names.tolist(), counts.tolist()))
-        return {c: lookup[c] for c in order}
+        return {c: lookup[c] for c in class_order(lookup)}
 
     def __repr__(self):
         counts = ", ".join(f"{k}={v}" for k, v in self.class_counts().items()) or "unlabelled"
