@@ -297,3 +297,21 @@ def test_max_iter_stops_unconverged_runs_alike():
     assert [direct[i][1:] for i in range(3)] == [(5, False), (5, False), (1, True)]
     for i in range(3):
         np.testing.assert_allclose(gram[i][0], direct[i][0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("c", [1, 3, 4])
+def test_packed_quadratic_forms_equal_the_gram_products(c):
+    # the packed norm product: row j of the packing, dotted with the packed upper triangle of a symmetric G,
+    # is sum over the run's c columns of w^T G w (computed here with full matrices)
+    from cdmer.adaptation._tgsr_solver import _gram_kernels
+    rng = np.random.default_rng(c)
+    q, m = 5, 7
+    w = rng.standard_normal((q * c, m))
+    A = rng.standard_normal((m, m))
+    G = A @ A.T
+    iu, ju = np.triu_indices(m)
+    for threads in (False, True):
+        packed = np.full((q, m * (m + 1) // 2), np.nan)
+        _gram_kernels[threads][0](w, c, q, packed)
+        expected = [sum(w[j * c + cc] @ G @ w[j * c + cc] for cc in range(c)) for j in range(q)]
+        np.testing.assert_allclose(packed @ G[iu, ju], expected, rtol=1e-12)
